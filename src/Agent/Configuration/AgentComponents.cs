@@ -1,0 +1,20 @@
+using System.Reflection;
+using PgOtelGateway.Shared.Configuration;
+
+namespace PgOtelGateway.Agent.Configuration;
+
+/// <summary>The component types the agent understands, and its embedded default configuration.</summary>
+internal static class AgentComponents
+{
+    /// <summary>Every receiver, processor, exporter, extension and section the agent can be configured with.</summary>
+    public static ComponentRegistry CreateRegistry() => new();
+
+    /// <summary>The configuration used when no <c>--config</c> is given (embedded-defaults.yaml).</summary>
+    public static string EmbeddedDefaults()
+    {
+        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("embedded-defaults.yaml")
+            ?? throw new InvalidOperationException("embedded-defaults.yaml is missing from the assembly");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+}
