@@ -185,10 +185,11 @@ public static class ConfigLoader
         Dictionary<ComponentKind, Dictionary<string, ComponentConfig>> components,
         List<ConfigError> errors)
     {
-        var line = serviceNode is null ? 0 : (int)serviceNode.Start.Line;
+        var serviceLine = serviceNode is null ? 0 : (int)serviceNode.Start.Line;
         foreach (var (pipelineId, pipeline) in service.Pipelines)
         {
             var path = "service.pipelines." + pipelineId;
+            var line = LineOf(serviceNode, "pipelines", pipelineId) ?? serviceLine;
             var signal = pipelineId.Split('/')[0];
             if (signal != "metrics")
             {
@@ -211,7 +212,45 @@ public static class ConfigLoader
             CheckReferences(pipeline.Exporters, components[ComponentKind.Exporter], path + ".exporters", "exporter", line, errors);
         }
 
-        CheckReferences(service.Extensions, components[ComponentKind.Extension], "service.extensions", "extension", line, errors);
+        CheckReferences(service.Extensions, components[ComponentKind.Extension], "service.extensions", "extension",
+            LineOf(serviceNode, "extensions") ?? serviceLine, errors);
+    }
+
+    /// <summary>The line of the key at <paramref name="keys"/> below <paramref name="node"/>, if it is there.</summary>
+    private static int? LineOf(YamlNode? node, params string[] keys)
+    {
+        foreach (var key in keys)
+        {
+            if (node is not YamlMappingNode mapping)
+            {
+                return null;
+            }
+
+            YamlNode? next = null;
+            foreach (var (k, v) in mapping.Children)
+            {
+                if (k is YamlScalarNode { Value: var name } && name == key)
+                {
+                    node = k;
+                    next = v;
+                    break;
+                }
+            }
+
+            if (next is null)
+            {
+                return null;
+            }
+
+            if (key == keys[^1])
+            {
+                return (int)node.Start.Line;
+            }
+
+            node = next;
+        }
+
+        return null;
     }
 
     private static void CheckReferences(
