@@ -1,13 +1,26 @@
 using System.Reflection;
+using PgOtelGateway.Gateway.Export.Debug;
+using PgOtelGateway.Gateway.Export.RemoteWrite;
+using PgOtelGateway.Gateway.Hosting;
+using PgOtelGateway.Gateway.Ingest;
 using PgOtelGateway.Shared.Configuration;
+using PgOtelGateway.Shared.Processing;
 
 namespace PgOtelGateway.Gateway.Configuration;
 
 /// <summary>The component types the gateway understands, and its embedded default configuration.</summary>
 internal static class GatewayComponents
 {
+    /// <summary>The processors the gateway runs.</summary>
+    public static ProcessorCatalog Processors() => ProcessorCatalog.Shared();
+
     /// <summary>Every receiver, processor, exporter, extension and section the gateway can be configured with.</summary>
-    public static ComponentRegistry CreateRegistry() => new();
+    public static ComponentRegistry CreateRegistry() => Processors().RegisterWith(new ComponentRegistry()
+        .AddReceiver<OtlpReceiverOptions>("otlp")
+        .AddExporter<RemoteWriteOptions>("prometheusremotewrite")
+        .AddExporter<DebugExporterOptions>("debug")
+        .AddExtension<HealthCheckOptions>("health_check")
+        .AddSection<GatewayOptions>("gateway"));
 
     /// <summary>The configuration used when no <c>--config</c> is given (embedded-defaults.yaml).</summary>
     public static string EmbeddedDefaults()
@@ -17,4 +30,14 @@ internal static class GatewayComponents
         using var reader = new StreamReader(stream);
         return reader.ReadToEnd();
     }
+}
+
+/// <summary>The <c>gateway:</c> section.</summary>
+internal sealed class GatewayOptions
+{
+    /// <summary>This gateway's id (names it in logs, files and the admin API); default: the host name.</summary>
+    public string Id { get; set; } = Environment.MachineName.ToLowerInvariant();
+
+    /// <summary>How long shutdown may take to flush what is in flight.</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -1,0 +1,350 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Threading.Channels;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+using OpenTelemetry.Proto.Collector.Metrics.V1;
+using PgOtelGateway.Gateway.Telemetry;
+using PgOtelGateway.Shared.Pipeline;
+using PgOtelGateway.Shared.RemoteWrite.Proto;
+using PgOtelGateway.Shared.Translation;
+
+namespace PgOtelGateway.Gateway.Export.RemoteWrite;
+
+/// <summary>
+/// The hot tier: translates OTLP into Prometheus series and sends them with remote write 1.0 (protobuf, snappy
+/// block). Series are sharded by their labels over <c>num_consumers</c> senders, so each series always travels
+/// through one FIFO sender and a retry never lets a later sample overtake an earlier one. 5xx, 429 and network
+/// errors are retried (honouring Retry-After); other 4xx are dropped and counted. The queue is bounded: when it
+/// is full the pipeline refuses the data and the client retries, so nothing accepted is dropped for lack of room.
+/// </summary>
+internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineComponent, IDisposable
+{
+    private static readonly string UserAgent = "pgotel-gateway/" + (typeof(RemoteWriteExporter).Assembly.GetName().Version?.ToString(3) ?? "0");
+
+    private readonly string _id;
+    private readonly RemoteWriteOptions _options;
+    private readonly ILogger _logger;
+    private readonly HttpClient _http;
+    private readonly TranslationOptions _translation;
+    private readonly DeltaToCumulative _deltas;
+    private readonly Channel<TimeSeries>[] _shards;
+    private readonly Task[] _senders;
+    private readonly CancellationTokenSource _stopping = new();
+    private long _pending;
+    private string? _lastError;
+
+    public RemoteWriteExporter(string id, RemoteWriteOptions options, ILogger<RemoteWriteExporter> logger, HttpMessageHandler? handler = null)
+    {
+        _id = id;
+        _options = options;
+        _logger = logger;
+        _http = new HttpClient(handler ?? CreateHandler(options.Tls), disposeHandler: true) { Timeout = options.Timeout };
+        _translation = new TranslationOptions
+        {
+            ResourceToTelemetry = options.ResourceToTelemetryConversion.Enabled,
+            TargetInfo = options.TargetInfo.Enabled,
+            ExternalLabels = options.ExternalLabels,
+            CopyResourceAttributes = options.CopyResourceAttributes,
+        };
+        _deltas = new DeltaToCumulative(options.MaxDeltaStreams);
+        _shards = new Channel<TimeSeries>[options.RemoteWriteQueue.NumConsumers];
+        _senders = new Task[_shards.Length];
+        for (var i = 0; i < _shards.Length; i++)
+        {
+            _shards[i] = Channel.CreateUnbounded<TimeSeries>(new UnboundedChannelOptions { SingleReader = true });
+        }
+
+        GatewayMetrics.ExporterQueueCapacity.WithLabels(_id).Set(options.RemoteWriteQueue.QueueSize);
+    }
+
+    /// <summary>Samples waiting to be sent.</summary>
+    public long Pending => Interlocked.Read(ref _pending);
+
+    /// <summary>The last send error, for the admin API.</summary>
+    public string? LastError => _lastError;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        for (var i = 0; i < _shards.Length; i++)
+        {
+            var shard = _shards[i];
+            _senders[i] = Task.Run(() => SendLoopAsync(shard.Reader, _stopping.Token), CancellationToken.None);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task ConsumeAsync(ExportMetricsServiceRequest request, CancellationToken cancellationToken)
+    {
+        _deltas.Convert(request);
+        var result = OtlpToPrometheus.Translate(request, _translation);
+        if (result.DroppedPoints > 0)
+        {
+            GatewayMetrics.ExporterDroppedPoints.WithLabels(_id, "untranslatable").Inc(result.DroppedPoints);
+            LogUntranslatable(_logger, _id, result.DroppedPoints, result.DropReason ?? "");
+        }
+
+        var count = result.Series.Count;
+        if (Interlocked.Add(ref _pending, count) > _options.RemoteWriteQueue.QueueSize && count > 0)
+        {
+            Interlocked.Add(ref _pending, -count);
+            throw new PipelineRefusedException(RefusalReason.QueueFull,
+                $"the remote write queue of exporter '{_id}' is full ({_options.RemoteWriteQueue.QueueSize} samples)", TimeSpan.FromSeconds(2));
+        }
+
+        foreach (var series in result.Series)
+        {
+            _shards[ShardOf(series)].Writer.TryWrite(series);
+        }
+
+        GatewayMetrics.ExporterQueueSize.WithLabels(_id).Set(Pending);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        foreach (var shard in _shards)
+        {
+            shard.Writer.TryComplete();
+        }
+
+        // Flush what is queued while the deadline allows, then stop retrying.
+        var all = Task.WhenAll(_senders.Where(t => t is not null));
+        try
+        {
+            await all.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            LogUnflushed(_logger, _id, Pending);
+        }
+        finally
+        {
+            await _stopping.CancelAsync().ConfigureAwait(false);
+            await all.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).ConfigureAwait(false);
+        }
+    }
+
+    private int ShardOf(TimeSeries series)
+    {
+        // FNV-1a over the label pairs: the same series always lands on the same sender.
+        var hash = 14695981039346656037UL;
+        foreach (var label in series.Labels)
+        {
+            foreach (var c in label.Name)
+            {
+                hash = (hash ^ c) * 1099511628211UL;
+            }
+
+            hash = (hash ^ 0xFF) * 1099511628211UL;
+            foreach (var c in label.Value)
+            {
+                hash = (hash ^ c) * 1099511628211UL;
+            }
+
+            hash = (hash ^ 0xFE) * 1099511628211UL;
+        }
+
+        return (int)(hash % (ulong)_shards.Length);
+    }
+
+    private async Task SendLoopAsync(ChannelReader<TimeSeries> reader, CancellationToken stopping)
+    {
+        var batch = new WriteRequest();
+        var maxSamples = _options.RemoteWriteQueue.MaxSamplesPerSend;
+        var maxBytes = _options.MaxBatchSizeBytes.Bytes;
+        try
+        {
+            while (await reader.WaitToReadAsync(stopping).ConfigureAwait(false))
+            {
+                long bytes = 0;
+                while (batch.Timeseries.Count < maxSamples && reader.TryPeek(out var next))
+                {
+                    var size = next.CalculateSize() + 4;
+                    if (batch.Timeseries.Count > 0 && bytes + size > maxBytes)
+                    {
+                        break;
+                    }
+
+                    reader.TryRead(out _);
+                    batch.Timeseries.Add(next);
+                    bytes += size;
+                }
+
+                var samples = batch.Timeseries.Count;
+                await SendWithRetryAsync(batch, samples, stopping).ConfigureAwait(false);
+                Interlocked.Add(ref _pending, -samples);
+                GatewayMetrics.ExporterQueueSize.WithLabels(_id).Set(Pending);
+                batch = new WriteRequest();
+            }
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            // Shutting down past the flush deadline: what is left is counted in LogUnflushed.
+        }
+    }
+
+    private async Task SendWithRetryAsync(WriteRequest batch, int samples, CancellationToken stopping)
+    {
+        var body = Snappier.Snappy.CompressToArray(batch.ToByteArray());
+        var retry = _options.RetryOnFailure;
+        var delay = retry.InitialInterval;
+        var started = Stopwatch.StartNew();
+        for (var attempt = 1; ; attempt++)
+        {
+            var (outcome, retryAfter, detail) = await SendOnceAsync(body, stopping).ConfigureAwait(false);
+            switch (outcome)
+            {
+                case SendOutcome.Sent:
+                    GatewayMetrics.ExporterSentPoints.WithLabels(_id).Inc(samples);
+                    if (attempt > 1)
+                    {
+                        LogRecovered(_logger, _id, attempt);
+                    }
+
+                    return;
+                case SendOutcome.Rejected:
+                    GatewayMetrics.ExporterDroppedPoints.WithLabels(_id, "rejected").Inc(samples);
+                    _lastError = detail;
+                    LogRejected(_logger, _id, samples, detail);
+                    return;
+            }
+
+            GatewayMetrics.ExporterFailedSends.WithLabels(_id).Inc();
+            _lastError = detail;
+            var giveUp = !retry.Enabled || (retry.MaxElapsedTime > TimeSpan.Zero && started.Elapsed >= retry.MaxElapsedTime);
+            if (giveUp)
+            {
+                GatewayMetrics.ExporterDroppedPoints.WithLabels(_id, "retries_exhausted").Inc(samples);
+                LogGaveUp(_logger, _id, samples, attempt, detail);
+                return;
+            }
+
+            if (attempt == 1 || attempt % 20 == 0)
+            {
+                LogRetrying(_logger, _id, samples, attempt, detail);
+            }
+
+            var wait = retryAfter ?? delay;
+            wait = TimeSpan.FromMilliseconds(wait.TotalMilliseconds * (0.8 + Random.Shared.NextDouble() * 0.4));
+            await Task.Delay(wait, stopping).ConfigureAwait(false);
+            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * retry.Multiplier, retry.MaxInterval.TotalMilliseconds));
+        }
+    }
+
+    private async Task<(SendOutcome Outcome, TimeSpan? RetryAfter, string Detail)> SendOnceAsync(byte[] body, CancellationToken stopping)
+    {
+        using var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/x-protobuf");
+        content.Headers.ContentEncoding.Add("snappy");
+        using var request = new HttpRequestMessage(HttpMethod.Post, _options.Endpoint) { Content = content };
+        request.Headers.TryAddWithoutValidation("X-Prometheus-Remote-Write-Version", "0.1.0");
+        request.Headers.TryAddWithoutValidation("User-Agent", UserAgent);
+        foreach (var (name, value) in _options.Headers)
+        {
+            request.Headers.Remove(name);
+            request.Headers.TryAddWithoutValidation(name, value);
+        }
+
+        var timer = Stopwatch.StartNew();
+        try
+        {
+            using var response = await _http.SendAsync(request, stopping).ConfigureAwait(false);
+            var code = (int)response.StatusCode;
+            if (response.IsSuccessStatusCode)
+            {
+                GatewayMetrics.ExporterSendDuration.WithLabels(_id, "sent").Observe(timer.Elapsed.TotalSeconds);
+                return (SendOutcome.Sent, null, "");
+            }
+
+            var text = await ReadBodyAsync(response, stopping).ConfigureAwait(false);
+            var detail = $"HTTP {code} from {_options.Endpoint}: {text}";
+            GatewayMetrics.ExporterSendDuration.WithLabels(_id, "failed").Observe(timer.Elapsed.TotalSeconds);
+            if (code >= 500 || response.StatusCode == HttpStatusCode.TooManyRequests)
+            {
+                return (SendOutcome.Retry, RetryAfter(response), detail);
+            }
+
+            return (SendOutcome.Rejected, null, detail);
+        }
+        catch (HttpRequestException ex)
+        {
+            GatewayMetrics.ExporterSendDuration.WithLabels(_id, "failed").Observe(timer.Elapsed.TotalSeconds);
+            return (SendOutcome.Retry, null, $"cannot reach {_options.Endpoint}: {ex.Message}");
+        }
+        catch (TaskCanceledException) when (!stopping.IsCancellationRequested)
+        {
+            GatewayMetrics.ExporterSendDuration.WithLabels(_id, "failed").Observe(timer.Elapsed.TotalSeconds);
+            return (SendOutcome.Retry, null, $"{_options.Endpoint} did not answer within {_options.Timeout.TotalSeconds:0}s");
+        }
+    }
+
+    private static TimeSpan? RetryAfter(HttpResponseMessage response)
+    {
+        var header = response.Headers.RetryAfter;
+        if (header?.Delta is { } delta)
+        {
+            return delta;
+        }
+
+        if (header?.Date is { } date)
+        {
+            var wait = date - DateTimeOffset.UtcNow;
+            return wait > TimeSpan.Zero ? wait : TimeSpan.Zero;
+        }
+
+        return null;
+    }
+
+    private static async Task<string> ReadBodyAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        text = text.Trim();
+        return text.Length > 300 ? text[..300] + "…" : text;
+    }
+
+    private static SocketsHttpHandler CreateHandler(ClientTlsOptions tls)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+            ConnectTimeout = TimeSpan.FromSeconds(10),
+            AutomaticDecompression = DecompressionMethods.None,
+        };
+        Shared.Security.TlsClientSetup.Apply(handler.SslOptions, tls.CaFile, tls.CertFile, tls.KeyFile, tls.ServerName, tls.InsecureSkipVerify);
+        return handler;
+    }
+
+    public void Dispose()
+    {
+        _http.Dispose();
+        _stopping.Dispose();
+    }
+
+    private enum SendOutcome
+    {
+        Sent,
+        Retry,
+        Rejected,
+    }
+
+    [LoggerMessage(EventId = 1101, Level = LogLevel.Warning, Message = "Exporter {Exporter} could not send {Samples} samples (attempt {Attempt}) and will retry: {Detail}")]
+    private static partial void LogRetrying(ILogger logger, string exporter, int samples, int attempt, string detail);
+
+    [LoggerMessage(EventId = 1102, Level = LogLevel.Information, Message = "Exporter {Exporter} is sending again after {Attempt} attempts.")]
+    private static partial void LogRecovered(ILogger logger, string exporter, int attempt);
+
+    [LoggerMessage(EventId = 1103, Level = LogLevel.Error, Message = "Exporter {Exporter} dropped {Samples} samples the receiver rejected: {Detail}")]
+    private static partial void LogRejected(ILogger logger, string exporter, int samples, string detail);
+
+    [LoggerMessage(EventId = 1104, Level = LogLevel.Error, Message = "Exporter {Exporter} gave up on {Samples} samples after {Attempt} attempts: {Detail}")]
+    private static partial void LogGaveUp(ILogger logger, string exporter, int samples, int attempt, string detail);
+
+    [LoggerMessage(EventId = 1105, Level = LogLevel.Warning, Message = "Exporter {Exporter} dropped {Points} data points it cannot express in Prometheus: {Reason}")]
+    private static partial void LogUntranslatable(ILogger logger, string exporter, int points, string reason);
+
+    [LoggerMessage(EventId = 1106, Level = LogLevel.Warning, Message = "Exporter {Exporter} stopped with {Samples} samples still unsent.")]
+    private static partial void LogUnflushed(ILogger logger, string exporter, long samples);
+}

@@ -1,0 +1,95 @@
+using Google.Protobuf;
+using Grpc.Core;
+using OpenTelemetry.Proto.Collector.Metrics.V1;
+using PgOtelGateway.Shared.Pipeline;
+
+namespace PgOtelGateway.Gateway.Ingest;
+
+/// <summary>
+/// <c>opentelemetry.proto.collector.metrics.v1.MetricsService/Export</c>. Bound by hand rather than through the
+/// generated base class so a request that does not parse gets INVALID_ARGUMENT naming the problem, not a generic
+/// internal error.
+/// </summary>
+[BindServiceMethod(typeof(OtlpMetricsServiceBase), nameof(BindService))]
+internal abstract class OtlpMetricsServiceBase
+{
+    public const string ServiceName = "opentelemetry.proto.collector.metrics.v1.MetricsService";
+
+    /// <summary>The header a forwarding gateway sets, so a request is never forwarded twice.</summary>
+    public const string HopHeader = "x-pgotel-forwarded";
+
+    private static readonly Method<ExportMetricsServiceRequest, ExportMetricsServiceResponse> ExportMethod = new(
+        MethodType.Unary,
+        ServiceName,
+        "Export",
+        new Marshaller<ExportMetricsServiceRequest>(static (m, ctx) => ctx.Complete(m.ToByteArray()), ParseRequest),
+        new Marshaller<ExportMetricsServiceResponse>(static (m, ctx) => ctx.Complete(m.ToByteArray()), static ctx => ExportMetricsServiceResponse.Parser.ParseFrom(ctx.PayloadAsReadOnlySequence())));
+
+    // grpc-dotnet binds only handlers that override a method declared on the type named in the attribute.
+    public static void BindService(ServiceBinderBase binder, OtlpMetricsServiceBase? service) =>
+        binder.AddMethod(ExportMethod, service is null ? null : service.Export);
+
+    public abstract Task<ExportMetricsServiceResponse> Export(ExportMetricsServiceRequest request, ServerCallContext context);
+
+    private static ExportMetricsServiceRequest ParseRequest(DeserializationContext context)
+    {
+        try
+        {
+            return ExportMetricsServiceRequest.Parser.ParseFrom(context.PayloadAsReadOnlySequence());
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, "malformed ExportMetricsServiceRequest: " + ex.Message));
+        }
+    }
+
+}
+
+/// <summary>The Export handler: admission checks, then the receiver's ingest.</summary>
+internal sealed class OtlpGrpcService(OtlpIngestRegistry registry) : OtlpMetricsServiceBase
+{
+    private readonly OtlpIngestRegistry _registry = registry;
+
+    public override async Task<ExportMetricsServiceResponse> Export(ExportMetricsServiceRequest request, ServerCallContext context)
+    {
+        var http = context.GetHttpContext();
+        var ingest = _registry.ForGrpcPort(http.Connection.LocalPort);
+        var client = http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+        switch (ingest.Admit(context.RequestHeaders.GetValue("authorization"), client, out var retryAfter))
+        {
+            case AdmissionResult.Unauthenticated:
+                throw new RpcException(new Grpc.Core.Status(StatusCode.Unauthenticated, "a valid bearer token is required"));
+            case AdmissionResult.RateLimited:
+                throw ErrorDetails.Rpc(StatusCode.ResourceExhausted, "rate limit exceeded for this client", retryAfter);
+        }
+
+        try
+        {
+            return await ingest.ExportAsync(request, "grpc", context.CancellationToken).ConfigureAwait(false);
+        }
+        catch (PipelineRefusedException ex)
+        {
+            throw ErrorDetails.Rpc(StatusCode.Unavailable, ex.Message, ex.RetryAfter);
+        }
+    }
+}
+
+/// <summary>The ingest of each OTLP receiver, found by the local port a request came in on.</summary>
+internal sealed class OtlpIngestRegistry
+{
+    private readonly Dictionary<int, OtlpIngest> _byGrpcPort = [];
+    private readonly Dictionary<int, OtlpIngest> _byHttpPort = [];
+
+    public void AddGrpc(int port, OtlpIngest ingest) => _byGrpcPort[port] = ingest;
+
+    public void AddHttp(int port, OtlpIngest ingest) => _byHttpPort[port] = ingest;
+
+    public OtlpIngest ForGrpcPort(int port) => _byGrpcPort.TryGetValue(port, out var i) ? i
+        : throw new RpcException(new Grpc.Core.Status(StatusCode.Unimplemented, "no OTLP/gRPC receiver on this port"));
+
+    public OtlpIngest? ForHttpPort(int port) => _byHttpPort.GetValueOrDefault(port);
+
+    public bool IsGrpcPort(int port) => _byGrpcPort.ContainsKey(port);
+
+    public bool IsHttpPort(int port) => _byHttpPort.ContainsKey(port);
+}

@@ -1,0 +1,83 @@
+namespace PgOtelGateway.Shared.Compression;
+
+/// <summary>
+/// Reads a decompressing stream and fails as soon as more than <c>limit</c> bytes come out, so a small
+/// compressed body cannot inflate into unbounded memory (a "zip bomb"). The limit applies to what was
+/// decompressed, which is what a request size limit must mean.
+/// </summary>
+public sealed class CappedStream : Stream
+{
+    private readonly Stream _inner;
+    private readonly long _limit;
+    private readonly Func<long, Exception> _tooLarge;
+    private long _read;
+
+    /// <summary>Wraps <paramref name="inner"/>; <paramref name="tooLarge"/> makes the exception thrown past the limit.</summary>
+    public CappedStream(Stream inner, long limit, Func<long, Exception> tooLarge)
+    {
+        _inner = inner;
+        _limit = limit;
+        _tooLarge = tooLarge;
+    }
+
+    /// <summary>Bytes read so far.</summary>
+    public long BytesRead => _read;
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => _read; set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        var n = _inner.Read(buffer);
+        return Count(n);
+    }
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        var n = await _inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        return Count(n);
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    private int Count(int n)
+    {
+        _read += n;
+        if (_read > _limit)
+        {
+            throw _tooLarge(_limit);
+        }
+
+        return n;
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _inner.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+}

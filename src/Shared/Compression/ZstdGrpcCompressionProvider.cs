@@ -1,0 +1,49 @@
+using System.IO.Compression;
+using Grpc.Net.Compression;
+using ZstdSharp;
+
+namespace PgOtelGateway.Shared.Compression;
+
+/// <summary>The <c>zstd</c> gRPC message encoding (grpc-encoding: zstd), for clients and servers alike.</summary>
+public sealed class ZstdGrpcCompressionProvider : ICompressionProvider
+{
+    private readonly int _level;
+
+    /// <summary>Creates the provider; level 3 is zstd's default balance of speed and size.</summary>
+    public ZstdGrpcCompressionProvider(int level = 3) => _level = level;
+
+    /// <inheritdoc />
+    public string EncodingName => "zstd";
+
+    /// <inheritdoc />
+    public Stream CreateCompressionStream(Stream stream, CompressionLevel? compressionLevel) =>
+        new CompressionStream(stream, _level, leaveOpen: true);
+
+    /// <inheritdoc />
+    public Stream CreateDecompressionStream(Stream stream) => new DecompressionStream(stream, leaveOpen: true);
+}
+
+/// <summary>Wraps another provider so decompression stops past a size limit (the limit that matters is after decompression).</summary>
+public sealed class CappedDecompressionProvider : ICompressionProvider
+{
+    private readonly ICompressionProvider _inner;
+    private readonly long _limit;
+    private readonly Func<long, Exception> _tooLarge;
+
+    /// <summary>Wraps <paramref name="inner"/>.</summary>
+    public CappedDecompressionProvider(ICompressionProvider inner, long limit, Func<long, Exception> tooLarge)
+    {
+        _inner = inner;
+        _limit = limit;
+        _tooLarge = tooLarge;
+    }
+
+    /// <inheritdoc />
+    public string EncodingName => _inner.EncodingName;
+
+    /// <inheritdoc />
+    public Stream CreateCompressionStream(Stream stream, CompressionLevel? compressionLevel) => _inner.CreateCompressionStream(stream, compressionLevel);
+
+    /// <inheritdoc />
+    public Stream CreateDecompressionStream(Stream stream) => new CappedStream(_inner.CreateDecompressionStream(stream), _limit, _tooLarge);
+}
