@@ -46,6 +46,9 @@ public static class OtlpJson
         }
     }
 
+    /// <summary>Parses an OTLP/JSON export response (what a client reads back).</summary>
+    public static ExportMetricsServiceResponse ParseResponse(string json) => Parser.Parse<ExportMetricsServiceResponse>(json);
+
     /// <summary>Formats any OTLP message as OTLP/JSON (ids in hex, enums as integers, int64 as strings).</summary>
     public static string Format(IMessage message)
     {

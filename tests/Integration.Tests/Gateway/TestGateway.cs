@@ -1,0 +1,113 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using PgOtelGateway.Gateway.Configuration;
+using PgOtelGateway.Gateway.Hosting;
+using PgOtelGateway.Shared.Configuration;
+using PgOtelGateway.Tests.Common;
+
+namespace PgOtelGateway.Integration.Tests.Gateway;
+
+/// <summary>A gateway running in the test process on free loopback ports, configured from YAML like a real one.</summary>
+internal sealed class TestGateway : IAsyncDisposable
+{
+    private readonly GatewayHost _host;
+
+    private TestGateway(GatewayHost host, int grpc, int http, int metrics, int health)
+    {
+        _host = host;
+        GrpcPort = grpc;
+        HttpPort = http;
+        MetricsPort = metrics;
+        HealthPort = health;
+    }
+
+    public int GrpcPort { get; }
+
+    public int HttpPort { get; }
+
+    public int MetricsPort { get; }
+
+    public int HealthPort { get; }
+
+    public Uri GrpcUrl => new($"http://127.0.0.1:{GrpcPort}");
+
+    public Uri HttpUrl => new($"http://127.0.0.1:{HttpPort}/v1/metrics");
+
+    /// <summary>
+    /// Starts a gateway. <paramref name="receiverExtra"/> and <paramref name="processors"/> are YAML fragments
+    /// (indented for their place); the exporter is remote write to the harness's Prometheus.
+    /// </summary>
+    public static async Task<TestGateway> StartAsync(string receiverExtra = "", string processors = "", string processorList = "", string exporterExtra = "")
+    {
+        int grpc = FreePort.Get(), http = FreePort.Get(), metrics = FreePort.Get(), health = FreePort.Get();
+        var writeUrl = new Uri(TestEnvironment.PrometheusUrl, "api/v1/write");
+        var yaml = string.Format(CultureInfo.InvariantCulture, """
+            receivers:
+              otlp:
+                protocols:
+                  grpc:
+                    endpoint: 127.0.0.1:{0}
+                  http:
+                    endpoint: 127.0.0.1:{1}
+            {4}
+            processors:
+              batch:
+                timeout: 50ms
+            {5}
+            exporters:
+              prometheusremotewrite:
+                endpoint: {6}
+                retry_on_failure:
+                  initial_interval: 200ms
+                  max_interval: 2s
+            {7}
+            extensions:
+              health_check:
+                endpoint: 127.0.0.1:{3}
+            gateway:
+              id: test-gateway
+              shutdown_timeout: 20s
+            service:
+              extensions: [health_check]
+              pipelines:
+                metrics:
+                  receivers: [otlp]
+                  processors: [{8}batch]
+                  exporters: [prometheusremotewrite]
+              telemetry:
+                logs:
+                  level: warn
+                metrics:
+                  address: 127.0.0.1:{2}
+            """, grpc, http, metrics, health, Indent(receiverExtra, 4), Indent(processors, 2), writeUrl, Indent(exporterExtra, 4), processorList);
+
+        var config = ConfigLoader.Load(yaml, GatewayComponents.CreateRegistry());
+        var host = GatewayHost.Create(config, logging => logging.SetMinimumLevel(LogLevel.Warning));
+        await host.StartAsync(CancellationToken.None).WaitAsync(TestTimeouts.Short);
+        return new TestGateway(host, grpc, http, metrics, health);
+    }
+
+    private static string Indent(string fragment, int spaces)
+    {
+        if (fragment.Length == 0)
+        {
+            return "";
+        }
+
+        var pad = new string(' ', spaces);
+        return string.Join('\n', fragment.Split('\n').Select(l => l.Length == 0 ? l : pad + l));
+    }
+
+    /// <summary>The gateway's own /metrics text.</summary>
+    public async Task<string> SelfMetricsAsync()
+    {
+        using var http = new HttpClient { Timeout = TestTimeouts.Short };
+        return await http.GetStringAsync(new Uri($"http://127.0.0.1:{MetricsPort}/metrics"));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _host.StopAsync(CancellationToken.None).WaitAsync(TestTimeouts.Pipeline);
+        await _host.DisposeAsync();
+    }
+}
