@@ -69,7 +69,9 @@ internal sealed partial class GatewayHost : IAsyncDisposable
         _healthPath = health?.Path ?? "/health";
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.Limits.MaxRequestBodySize = maxRequest;
+            // The receivers enforce their own limit after decompression (capped streams, gRPC's message limit);
+            // Kestrel's would cut gRPC bodies off with a generic error instead of RESOURCE_EXHAUSTED.
+            kestrel.Limits.MaxRequestBodySize = null;
             kestrel.AddServerHeader = false;
             foreach (var receiver in otlpReceivers)
             {
