@@ -49,7 +49,7 @@ internal sealed class PgConnectionFactory
             Database = database,
             Username = _options.Username,
             Password = _options.Password.Length > 0 ? _options.Password : null,
-            ApplicationName = "pgotel-agent",
+            ApplicationName = _options.ApplicationName,
             // The broker keeps connections open between scrapes; Npgsql's own pool would hide how many exist.
             Pooling = false,
             Timeout = Math.Max(1, (int)Math.Ceiling(_options.Timeout.TotalSeconds)),

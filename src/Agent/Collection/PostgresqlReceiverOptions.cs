@@ -25,6 +25,9 @@ internal sealed class PostgresqlReceiverOptions : IValidatableOptions
 
     public TimeSpan InitialDelay { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>The application_name of the agent's sessions, so operators can find them in pg_stat_activity.</summary>
+    public string ApplicationName { get; set; } = "pgotel-agent";
+
     /// <summary>Per-query limit, also set as the sessions' statement_timeout.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
 

@@ -40,6 +40,9 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
     /// <summary><c>db.instance</c> of this scraper.</summary>
     public string Instance => _connections.Instance;
 
+    /// <summary>Why the last scrape could not reach the instance, or null when it could.</summary>
+    public string? LastError { get; private set; }
+
     /// <summary>Sessions this scraper opened since it started (steady state: none per scrape).</summary>
     public long SessionsOpened => _broker.Opened;
 
@@ -57,12 +60,14 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
             deadline.CancelAfter(_options.CollectionInterval - TimeSpan.FromMilliseconds(250));
             var databases = await ScrapeClusterAsync(set, resource, deadline.Token).ConfigureAwait(false);
             up = 1;
+            LastError = null;
             await ScrapeDatabasesAsync(set, databases, deadline.Token).ConfigureAwait(false);
             await RunCustomQueriesAsync(set, deadline.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is NpgsqlException or OperationCanceledException or TimeoutException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
         {
             var reason = TlsOrMessage(ex);
+            LastError = reason;
             CountError(_connections.DefaultDatabase, "connect");
             LogInstanceDown(_logger, Instance, reason);
         }
