@@ -19,7 +19,7 @@ internal sealed record MetricDefinition(string Name, MetricKind Kind, string Uni
 /// </summary>
 internal static class MetricCatalog
 {
-    public static readonly MetricDefinition Up = G("postgresql.up", "1", "1 when the instance answered this scrape, 0 when it did not.");
+    public static readonly MetricDefinition Up = G("postgresql.up", "", "1 when the instance answered this scrape, 0 when it did not.");
     public static readonly MetricDefinition MaxConnections = G("postgresql.settings.max_connections", "{connection}", "The server's max_connections setting.");
     public static readonly MetricDefinition DatabaseSize = G("postgresql.database.size", "By", "Total size of the database.");
     public static readonly MetricDefinition DatabaseConnections = G("postgresql.database.connections", "{connection}", "Backends connected to the database.");

@@ -53,7 +53,10 @@ internal sealed class PostgresqlReceiverOptions : IValidatableOptions
     /// <summary>How many pg_stat_statements entries (by total time) to report.</summary>
     public int StatementsTopN { get; set; } = 50;
 
-    /// <summary>Most tables (largest first) reported per database; bounds cardinality.</summary>
+    /// <summary>The database where the pg_stat_statements extension is installed (it shows every database's statements).</summary>
+    public string StatementsDatabase { get; set; } = "postgres";
+
+    /// <summary>Most tables (busiest first) reported per database; bounds cardinality.</summary>
     public int MaxTablesPerDatabase { get; set; } = 1000;
 
     /// <summary>Resource attributes that describe this instance.</summary>

@@ -226,7 +226,27 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
             await ScrapeActivityAsync(connection, db, set, ct).ConfigureAwait(false);
             await ScrapeReplicationAsync(connection, db, set, info, ct).ConfigureAwait(false);
             await ScrapeBackgroundWriterAsync(connection, db, set, v, ct).ConfigureAwait(false);
-            await ScrapeStatementsAsync(connection, db, set, v, ct).ConfigureAwait(false);
+            if (_options.StatementsDatabase.Length == 0 || _options.StatementsDatabase == db)
+            {
+                await ScrapeStatementsAsync(connection, db, set, v, ct).ConfigureAwait(false);
+            }
+            else
+            {
+                var statements = await _broker.AcquireAsync(_options.StatementsDatabase, ct).ConfigureAwait(false);
+                var statementsBroken = false;
+                try
+                {
+                    await ScrapeStatementsAsync(statements, _options.StatementsDatabase, set, v, ct).ConfigureAwait(false);
+                }
+                catch (NpgsqlException)
+                {
+                    statementsBroken = true;
+                }
+                finally
+                {
+                    _broker.Release(statements, statementsBroken);
+                }
+            }
             if (v >= 160000)
             {
                 await QueryAsync(connection, db, "pg_stat_io", """
@@ -480,31 +500,32 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
     private async Task ScrapeTablesAsync(NpgsqlConnection connection, string database, List<Action<MetricSet>> rows, CancellationToken ct)
     {
         var db = ("database_name", (string?)database);
+
+        // Statistics views never wait on locks; sizes need the relation, so they come from a separate query
+        // that skips relations someone holds exclusively (an ALTER TABLE must not cost every other table).
         await QueryAsync(connection, database, "pg_stat_user_tables", $"""
-            SELECT schemaname, relname, pg_total_relation_size(relid), n_live_tup, n_dead_tup,
+            SELECT schemaname, relname, n_live_tup, n_dead_tup,
                    n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del, vacuum_count, autovacuum_count, analyze_count, autoanalyze_count,
                    seq_scan, coalesce(idx_scan, 0),
                    extract(epoch FROM now() - greatest(last_vacuum, last_autovacuum))::float8
             FROM pg_stat_user_tables
-            ORDER BY pg_total_relation_size(relid) DESC
+            ORDER BY n_live_tup + n_dead_tup DESC
             LIMIT {_options.MaxTablesPerDatabase}
             """, r =>
         {
             var schema = ("schema_name", (string?)r.GetString(0));
             var table = ("table_name", (string?)r.GetString(1));
-            var size = r.GetInt64(2);
-            var live = r.GetInt64(3);
-            var dead = r.GetInt64(4);
-            var values = new long[11];
+            var live = r.GetInt64(2);
+            var dead = r.GetInt64(3);
+            var values = new long[10];
             for (var i = 0; i < 10; i++)
             {
-                values[i] = r.GetInt64(i + 5);
+                values[i] = r.GetInt64(i + 4);
             }
 
-            double? vacuumAge = r.IsDBNull(15) ? null : r.GetDouble(15);
+            double? vacuumAge = r.IsDBNull(14) ? null : r.GetDouble(14);
             rows.Add(s =>
             {
-                s.Add(MetricCatalog.TableSize, size, db, schema, table);
                 s.Add(MetricCatalog.TableRows, live, db, schema, table);
                 s.Add(MetricCatalog.TableDeadRows, dead, db, schema, table);
                 if (live + dead > 0)
@@ -529,23 +550,43 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
             });
         }, ct).ConfigureAwait(false);
 
+        await QueryAsync(connection, database, "table_sizes", $"""
+            SELECT t.schemaname, t.relname, pg_total_relation_size(t.relid)
+            FROM pg_stat_user_tables t
+            WHERE NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.relation = t.relid AND l.mode = 'AccessExclusiveLock' AND l.granted)
+            ORDER BY t.n_live_tup + t.n_dead_tup DESC
+            LIMIT {_options.MaxTablesPerDatabase}
+            """, r =>
+        {
+            var schema = ("schema_name", (string?)r.GetString(0));
+            var table = ("table_name", (string?)r.GetString(1));
+            var size = r.GetInt64(2);
+            rows.Add(s => s.Add(MetricCatalog.TableSize, size, db, schema, table));
+        }, ct).ConfigureAwait(false);
+
         await QueryAsync(connection, database, "pg_stat_user_indexes", $"""
-            SELECT schemaname, relname, indexrelname, pg_relation_size(indexrelid), idx_scan, idx_tup_read, idx_tup_fetch
-            FROM pg_stat_user_indexes
-            ORDER BY pg_relation_size(indexrelid) DESC
+            SELECT i.schemaname, i.relname, i.indexrelname, i.idx_scan, i.idx_tup_read, i.idx_tup_fetch,
+                   CASE WHEN EXISTS (SELECT 1 FROM pg_locks l WHERE l.relation IN (i.indexrelid, i.relid) AND l.mode = 'AccessExclusiveLock' AND l.granted)
+                        THEN NULL ELSE pg_relation_size(i.indexrelid) END
+            FROM pg_stat_user_indexes i
+            ORDER BY i.idx_scan DESC
             LIMIT {_options.MaxTablesPerDatabase * 4}
             """, r =>
         {
             var schema = ("schema_name", (string?)r.GetString(0));
             var table = ("table_name", (string?)r.GetString(1));
             var index = ("index_name", (string?)r.GetString(2));
-            var size = r.GetInt64(3);
-            var scans = r.GetInt64(4);
-            var read = r.GetInt64(5);
-            var fetch = r.GetInt64(6);
+            var scans = r.GetInt64(3);
+            var read = r.GetInt64(4);
+            var fetch = r.GetInt64(5);
+            long? size = r.IsDBNull(6) ? null : r.GetInt64(6);
             rows.Add(s =>
             {
-                s.Add(MetricCatalog.IndexSize, size, db, schema, table, index);
+                if (size is { } bytes)
+                {
+                    s.Add(MetricCatalog.IndexSize, bytes, db, schema, table, index);
+                }
+
                 s.Add(MetricCatalog.IndexScans, scans, db, schema, table, index);
                 s.Add(MetricCatalog.IndexTuples, read, db, schema, table, index, ("operation", "read"));
                 s.Add(MetricCatalog.IndexTuples, fetch, db, schema, table, index, ("operation", "fetch"));
@@ -593,12 +634,18 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
             foreach (var a in metric.Attributes)
             {
                 var col = r.GetOrdinal(a.Column);
-                attributes.Add((a.Name.Length > 0 ? a.Name : a.Column, r.IsDBNull(col) ? "" : Convert.ToString(r.GetValue(col), System.Globalization.CultureInfo.InvariantCulture)));
+                attributes.Add((a.Name.Length > 0 ? a.Name : a.Column, AttributeText(r, col)));
             }
 
             set.AddCustom(metric.Name, metric.DataType == CustomDataType.Counter ? MetricKind.Counter : MetricKind.Gauge, UcumUnit(metric.Unit), metric.Description, value, attributes);
         }
     }
+
+    private static string AttributeText(NpgsqlDataReader r, int column) => r.IsDBNull(column) ? "" : r.GetValue(column) switch
+    {
+        bool b => b ? "true" : "false",
+        var v => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture) ?? "",
+    };
 
     /// <summary>The reference writes units like "bytes" and "sessions"; metrics carry UCUM.</summary>
     internal static string UcumUnit(string unit) => unit switch

@@ -203,6 +203,7 @@ public sealed class PostgresqlReceiverTests
         var scrape = await receiver.ScrapeOnceAsync(CancellationToken.None).WaitAsync(TestTimeouts.Short);
 
         Assert.Equal(0, Single(scrape, "postgresql.up"));
+        Assert.Equal(1, Single(scrape, "postgresql.scrape.errors", ("query", "connect")));
         Assert.Contains("does not match the name 'wrong.example.com'", receiver.Scrapers[0].LastError, StringComparison.Ordinal);
     }
 
