@@ -282,7 +282,8 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
     private async Task ScrapeActivityAsync(NpgsqlConnection connection, string db, MetricSet set, CancellationToken ct)
     {
         await QueryAsync(connection, db, "pg_stat_activity", """
-            SELECT coalesce(datname, ''), coalesce(usename, ''), coalesce(application_name, ''), state, count(*)
+            SELECT coalesce(datname, ''), coalesce(usename, ''), coalesce(application_name, ''),
+                   CASE WHEN state LIKE 'idle in transaction%' THEN 'idle in transaction' ELSE state END, count(*)
             FROM pg_stat_activity
             WHERE backend_type = 'client backend' AND state IN ('active', 'idle', 'idle in transaction', 'idle in transaction (aborted)') AND pid <> pg_backend_pid()
             GROUP BY 1, 2, 3, 4
@@ -434,12 +435,13 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
 
         var time = version >= 130000 ? "total_exec_time" : "total_time";
         await QueryAsync(connection, db, "pg_stat_statements", $"""
-            SELECT s.queryid::text, coalesce(d.datname, ''), coalesce(u.usename, ''), s.calls, s.{time}, s.rows
+            SELECT s.queryid::text, d.datname, u.rolname, sum(s.calls)::bigint, sum(s.{time})::float8, sum(s.rows)::bigint
             FROM pg_stat_statements s
-            LEFT JOIN pg_database d ON d.oid = s.dbid
-            LEFT JOIN pg_user u ON u.usesysid = s.userid
+            JOIN pg_database d ON d.oid = s.dbid
+            JOIN pg_roles u ON u.oid = s.userid
             WHERE s.queryid IS NOT NULL
-            ORDER BY s.{time} DESC
+            GROUP BY 1, 2, 3
+            ORDER BY 5 DESC
             LIMIT {_options.StatementsTopN}
             """, r =>
         {
@@ -606,7 +608,15 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
             var broken = false;
             try
             {
-                await QueryAsync(connection, database, $"custom_queries[{q}]", custom.Query, r => AddCustomRow(set, custom, r), ct).ConfigureAwait(false);
+                var seen = new HashSet<string>(StringComparer.Ordinal);
+                var duplicates = 0;
+                await QueryAsync(connection, database, $"custom_queries[{q}]", custom.Query, r => duplicates += AddCustomRow(set, custom, r, seen), ct).ConfigureAwait(false);
+                if (duplicates > 0)
+                {
+                    // Two rows for one series and timestamp would make Prometheus refuse the whole batch.
+                    CountError(database, $"custom_queries[{q}]");
+                    LogDuplicateRows(_logger, Instance, q, duplicates);
+                }
             }
             catch (NpgsqlException)
             {
@@ -619,8 +629,10 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
         }
     }
 
-    private static void AddCustomRow(MetricSet set, CustomQueryOptions custom, NpgsqlDataReader r)
+    /// <summary>Adds one row's metrics; returns how many were left out as repeats of a series already in this scrape.</summary>
+    private static int AddCustomRow(MetricSet set, CustomQueryOptions custom, NpgsqlDataReader r, HashSet<string> seen)
     {
+        var duplicates = 0;
         foreach (var metric in custom.Metrics)
         {
             var ordinal = r.GetOrdinal(metric.ValueColumn);
@@ -637,8 +649,16 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
                 attributes.Add((a.Name.Length > 0 ? a.Name : a.Column, AttributeText(r, col)));
             }
 
+            if (!seen.Add(metric.Name + "\u0001" + string.Join("\u0002", attributes.Select(a => a.Item1 + "=" + a.Item2))))
+            {
+                duplicates++;
+                continue;
+            }
+
             set.AddCustom(metric.Name, metric.DataType == CustomDataType.Counter ? MetricKind.Counter : MetricKind.Gauge, UcumUnit(metric.Unit), metric.Description, value, attributes);
         }
+
+        return duplicates;
     }
 
     private static string AttributeText(NpgsqlDataReader r, int column) => r.IsDBNull(column) ? "" : r.GetValue(column) switch
@@ -716,6 +736,9 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
     }
 
     public ValueTask DisposeAsync() => _broker.DisposeAsync();
+
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "PostgreSQL {Instance}: custom_queries[{Query}] returned {Rows} rows for series it already had; only the first row of each series is kept. Add the distinguishing columns as attributes.")]
+    private static partial void LogDuplicateRows(ILogger logger, string instance, int query, int rows);
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Warning, Message = "PostgreSQL {Instance} could not be scraped: {Reason}")]
     private static partial void LogInstanceDown(ILogger logger, string instance, string reason);

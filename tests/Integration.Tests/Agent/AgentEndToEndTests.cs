@@ -79,6 +79,13 @@ public sealed class AgentEndToEndTests
         var missing = PgOtelGateway.Agent.Catalog.MetricCatalog.All.Select(m => m.Name).Where(n => !names.Contains(n) && !NotOnA15Primary.Contains(n)).ToList();
         Assert.True(missing.Count == 0, "missing: " + string.Join(", ", missing));
 
+        // Each series at most once per scrape: Prometheus refuses a whole batch over one duplicate sample.
+        var series = json.RootElement.GetProperty("resourceMetrics")[0].GetProperty("scopeMetrics")[0].GetProperty("metrics").EnumerateArray()
+            .SelectMany(m => (m.TryGetProperty("sum", out var sum) ? sum : m.GetProperty("gauge")).GetProperty("dataPoints").EnumerateArray()
+                .Select(p => m.GetProperty("name").GetString() + " " + (p.TryGetProperty("attributes", out var a) ? a.GetRawText() : "")))
+            .ToList();
+        Assert.Empty(series.GroupBy(k => k).Where(g => g.Count() > 1).Select(g => g.Key));
+
         // OTLP/JSON rules: int64 as strings, enums as integers.
         var counter = json.RootElement.GetProperty("resourceMetrics")[0].GetProperty("scopeMetrics")[0].GetProperty("metrics")
             .EnumerateArray().First(m => m.GetProperty("name").GetString() == "postgresql.database.commits");
