@@ -60,10 +60,19 @@ internal sealed partial class PostgresqlReceiver : IPipelineComponent, IAsyncDis
         try
         {
             await Task.Delay(_options.InitialDelay, _time, stopping).ConfigureAwait(false);
+            var last = DateTimeOffset.MinValue;
             while (!stopping.IsCancellationRequested)
             {
-                var now = _time.GetUtcNow();
-                var at = AlignedTime(now, _options.CollectionInterval);
+                var at = AlignedTime(_time.GetUtcNow(), _options.CollectionInterval);
+                if (at <= last)
+                {
+                    // Timers may wake a hair early; a second scrape on the same boundary would give one
+                    // series two values for one timestamp, which Prometheus refuses.
+                    await Task.Delay(last + _options.CollectionInterval - _time.GetUtcNow() + TimeSpan.FromMilliseconds(1), _time, stopping).ConfigureAwait(false);
+                    continue;
+                }
+
+                last = at;
                 foreach (var scraper in _scrapers)
                 {
                     _ = ScrapeAndSendAsync(scraper, at, stopping);
