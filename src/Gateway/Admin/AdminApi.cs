@@ -62,7 +62,7 @@ internal sealed partial class AdminApi
     internal StatusResponse Status()
     {
         var s = _sources.Pipeline.Snapshot();
-        return new StatusResponse(s.Id, s.Version, s.StartedAt.UtcDateTime, Math.Round(s.Uptime.TotalSeconds, 3), s.Ready, s.Pipelines);
+        return new StatusResponse(s.Id, s.Version, Utc(s.StartedAt), Math.Round(s.Uptime.TotalSeconds, 3), s.Ready, s.Pipelines);
     }
 
     internal RingResponse Ring()
@@ -80,7 +80,7 @@ internal sealed partial class AdminApi
                 m.Id,
                 m.Address,
                 StateName(m.State),
-                m.LastHeartbeat?.UtcDateTime,
+                m.LastHeartbeat is { } heartbeat ? Utc(heartbeat) : null,
                 Math.Round(m.OwnedFraction, 6),
                 string.Equals(m.Id, snapshot.SelfId, StringComparison.Ordinal)));
         }
@@ -96,7 +96,7 @@ internal sealed partial class AdminApi
             var snapshot = tracker.Snapshot();
             foreach (var c in snapshot.Clusters)
             {
-                clusters.Add(new HaClusterResponse(snapshot.Processor, c.Cluster, c.ElectedReplica, c.Since.UtcDateTime, c.Failovers));
+                clusters.Add(new HaClusterResponse(snapshot.Processor, c.Cluster, c.ElectedReplica, Utc(c.Since), c.Failovers));
             }
         }
 
@@ -134,7 +134,7 @@ internal sealed partial class AdminApi
                 s.FailedPoints,
                 s.DroppedPoints,
                 s.LastError,
-                s.LastErrorTime?.UtcDateTime));
+                s.LastErrorTime is { } errorTime ? Utc(errorTime) : null));
         }
 
         return new ExportersResponse(exporters);
@@ -151,6 +151,13 @@ internal sealed partial class AdminApi
         RingMemberState.Leaving => "LEAVING",
         _ => state.ToString().ToUpperInvariant(),
     };
+
+    // Millisecond precision is plenty for people and keeps the JSON short.
+    private static DateTime Utc(DateTimeOffset time)
+    {
+        var ticks = time.UtcTicks;
+        return new DateTime(ticks - (ticks % TimeSpan.TicksPerMillisecond), DateTimeKind.Utc);
+    }
 
     private IResult? Authorize(HttpContext context)
     {

@@ -71,9 +71,11 @@ internal sealed class InstanceTracker
     public void Observe(ExportMetricsServiceRequest request)
     {
         var now = _time.GetUtcNow().UtcTicks;
-        foreach (var resourceMetrics in request.ResourceMetrics)
+        // Indexed loops: RepeatedField's enumerator is an allocated iterator.
+        var resources = request.ResourceMetrics;
+        for (var i = 0; i < resources.Count; i++)
         {
-            ObserveResource(resourceMetrics, now);
+            ObserveResource(resources[i], now);
         }
 
         if (now - Interlocked.Read(ref _lastSweep) >= SweepIntervalTicks)
@@ -157,10 +159,13 @@ internal sealed class InstanceTracker
         {
             state.Seen(role, agent, now);
             var points = 0;
-            foreach (var scopeMetrics in resourceMetrics.ScopeMetrics)
+            var scopes = resourceMetrics.ScopeMetrics;
+            for (var s = 0; s < scopes.Count; s++)
             {
-                foreach (var metric in scopeMetrics.Metrics)
+                var metrics = scopes[s].Metrics;
+                for (var m = 0; m < metrics.Count; m++)
                 {
+                    var metric = metrics[m];
                     points += state.AddSeries(metric, SeriesHash.Combine(resourceHash, SeriesHash.Of(metric.Name)));
                 }
             }
@@ -238,40 +243,45 @@ internal sealed class InstanceTracker
             switch (metric.DataCase)
             {
                 case Metric.DataOneofCase.Gauge:
-                    foreach (var p in metric.Gauge.DataPoints)
+                    var gaugePoints = metric.Gauge.DataPoints;
+                    for (var i = 0; i < gaugePoints.Count; i++)
                     {
-                        _series.Add(SeriesHash.Combine(metricHash, SeriesHash.OfAttributes(p.Attributes)));
+                        _series.Add(SeriesHash.Combine(metricHash, SeriesHash.OfAttributes(gaugePoints[i].Attributes)));
                     }
 
-                    return metric.Gauge.DataPoints.Count;
+                    return gaugePoints.Count;
                 case Metric.DataOneofCase.Sum:
-                    foreach (var p in metric.Sum.DataPoints)
+                    var sumPoints = metric.Sum.DataPoints;
+                    for (var i = 0; i < sumPoints.Count; i++)
                     {
-                        _series.Add(SeriesHash.Combine(metricHash, SeriesHash.OfAttributes(p.Attributes)));
+                        _series.Add(SeriesHash.Combine(metricHash, SeriesHash.OfAttributes(sumPoints[i].Attributes)));
                     }
 
-                    return metric.Sum.DataPoints.Count;
+                    return sumPoints.Count;
                 case Metric.DataOneofCase.Histogram:
-                    foreach (var p in metric.Histogram.DataPoints)
+                    var histogramPoints = metric.Histogram.DataPoints;
+                    for (var i = 0; i < histogramPoints.Count; i++)
                     {
-                        _series.Add(SeriesHash.Combine(metricHash, SeriesHash.OfAttributes(p.Attributes)));
+                        _series.Add(SeriesHash.Combine(metricHash, SeriesHash.OfAttributes(histogramPoints[i].Attributes)));
                     }
 
-                    return metric.Histogram.DataPoints.Count;
+                    return histogramPoints.Count;
                 case Metric.DataOneofCase.ExponentialHistogram:
-                    foreach (var p in metric.ExponentialHistogram.DataPoints)
+                    var exponentialHistogramPoints = metric.ExponentialHistogram.DataPoints;
+                    for (var i = 0; i < exponentialHistogramPoints.Count; i++)
                     {
-                        _series.Add(SeriesHash.Combine(metricHash, SeriesHash.OfAttributes(p.Attributes)));
+                        _series.Add(SeriesHash.Combine(metricHash, SeriesHash.OfAttributes(exponentialHistogramPoints[i].Attributes)));
                     }
 
-                    return metric.ExponentialHistogram.DataPoints.Count;
+                    return exponentialHistogramPoints.Count;
                 case Metric.DataOneofCase.Summary:
-                    foreach (var p in metric.Summary.DataPoints)
+                    var summaryPoints = metric.Summary.DataPoints;
+                    for (var i = 0; i < summaryPoints.Count; i++)
                     {
-                        _series.Add(SeriesHash.Combine(metricHash, SeriesHash.OfAttributes(p.Attributes)));
+                        _series.Add(SeriesHash.Combine(metricHash, SeriesHash.OfAttributes(summaryPoints[i].Attributes)));
                     }
 
-                    return metric.Summary.DataPoints.Count;
+                    return summaryPoints.Count;
                 default:
                     return 0;
             }
@@ -298,7 +308,7 @@ internal sealed class InstanceTracker
                 {
                     if (now - lastSeen <= retentionTicks)
                     {
-                        agents.Add(new InstanceAgentResponse(id, new DateTime(lastSeen, DateTimeKind.Utc)));
+                        agents.Add(new InstanceAgentResponse(id, Utc(lastSeen)));
                     }
                 }
 
@@ -313,12 +323,15 @@ internal sealed class InstanceTracker
                     instance,
                     _role,
                     agents,
-                    new DateTime(_firstSeen, DateTimeKind.Utc),
-                    new DateTime(LastSeenTicks, DateTimeKind.Utc),
+                    Utc(_firstSeen),
+                    Utc(LastSeenTicks),
                     _series.Estimate(),
                     Math.Round(rate, 3));
             }
         }
+
+        // Millisecond precision is plenty for people and keeps the JSON short.
+        private static DateTime Utc(long ticks) => new(ticks - (ticks % TimeSpan.TicksPerMillisecond), DateTimeKind.Utc);
 
         private double DecayedRate(long now)
         {

@@ -16,6 +16,7 @@ internal static class StatusPage
 {
     private const string Style = """
 
+        [hidden] { display: none !important; }
         :root { color-scheme: light dark; --line: #8884; --muted: #888; --ok: #2a7d3a; --bad: #b3261e; --warn: #a86b00; }
         body { font: 14px/1.4 system-ui, sans-serif; margin: 0 auto; padding: 1rem 1.5rem; max-width: 1400px; }
         h1 { font-size: 1.4rem; margin: 0 0 .25rem; }
@@ -91,7 +92,9 @@ internal static class StatusPage
             for (const [title, , cls] of cols) {
               const th = document.createElement('th');
               th.textContent = title;
-              if (cls === 'num') { th.className = 'num'; }
+              // A header is right-aligned over a numeric column ('num', or a computed 'num …').
+              const sample = typeof cls === 'function' ? cls(rows[0] || {}) : cls;
+              if (String(sample || '').startsWith('num')) { th.className = 'num'; }
               hr.appendChild(th);
             }
             const body = document.createElement('tbody');
@@ -120,7 +123,7 @@ internal static class StatusPage
             dl.replaceChildren();
             for (const [k, v, cls] of [
               ['id', status.id], ['version', status.version], ['ready', status.ready ? 'yes' : 'no', status.ready ? 'ok' : 'bad'],
-              ['uptime', duration(status.uptime_seconds)], ['started', status.started_at]]) {
+              ['uptime', duration(status.uptime_seconds)], ['started', status.started_at.replace(/\.\d+Z$/, 'Z')]]) {
               const dt = document.createElement('dt'); dt.textContent = k;
               const dd = document.createElement('dd'); dd.textContent = v;
               if (cls) { dd.className = cls; }
