@@ -16,6 +16,9 @@ internal sealed class AdminOptions : IValidatableOptions
     [Secret]
     public string Token { get; set; } = "";
 
+    /// <summary>What the PostgreSQL instance tracker behind <c>GET /api/v1/instances</c> keeps.</summary>
+    public InstanceTrackerOptions Instances { get; set; } = new();
+
     /// <inheritdoc />
     public IEnumerable<string> Validate()
     {
@@ -41,6 +44,21 @@ internal sealed class AdminOptions : IValidatableOptions
         {
             // A token with spaces or control characters cannot travel in an Authorization header intact.
             yield return "token: must not have leading or trailing spaces or control characters";
+        }
+
+        if (Instances.Retention <= TimeSpan.Zero)
+        {
+            yield return "instances.retention must be above 0";
+        }
+
+        if (Instances.MaxInstances < 1 || Instances.MaxAgentsPerInstance < 1)
+        {
+            yield return "instances.max_instances and instances.max_agents_per_instance must be at least 1";
+        }
+
+        if (Instances.SeriesWindow < TimeSpan.FromSeconds(1))
+        {
+            yield return "instances.series_window must be at least 1s";
         }
     }
 }

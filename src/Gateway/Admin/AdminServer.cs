@@ -49,7 +49,8 @@ internal sealed partial class AdminServer : IPipelineComponent, IAsyncDisposable
             kestrel.Limits.MaxRequestBodySize = 64 * 1024;
             kestrel.Listen(endpoint, lo =>
             {
-                lo.Protocols = HttpProtocols.Http1AndHttp2;
+                // Browsers and curl speak HTTP/1.1 here; HTTP/2 without TLS would need prior knowledge.
+                lo.Protocols = HttpProtocols.Http1;
                 _listen = lo;
             });
         });
