@@ -37,9 +37,6 @@ internal sealed partial class AdminApi
     /// <summary>Whether requests must carry the token.</summary>
     public bool TokenRequired => _token.Required;
 
-    /// <summary>The serializer the API writes with (the scrubber included), for tests and the CLI.</summary>
-    internal AdminJsonContext Json => _json;
-
     /// <summary>Maps every admin route onto <paramref name="endpoints"/>.</summary>
     public void Map(IEndpointRouteBuilder endpoints)
     {
