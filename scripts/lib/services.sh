@@ -133,7 +133,13 @@ CONF
 }
 
 svc_setup_postgres() {
-  local primary="$PGOTEL_RUN_DIR/pg-primary" standby="$PGOTEL_RUN_DIR/pg-standby"
+  svc_setup_primary
+  svc_setup_standby
+}
+
+# A primary with TLS, pg_stat_statements and the monitoring role (PG_MONITOR_PASSWORD is set and recorded).
+svc_setup_primary() {
+  local primary="$PGOTEL_RUN_DIR/pg-primary"
   mkdir -p "$PGOTEL_RUN_DIR/sock"
   chown postgres:postgres "$PGOTEL_RUN_DIR/sock"
   # The run dir must be traversable by the postgres user.
@@ -156,6 +162,11 @@ HBA
   # The project's own monitoring-role script sets up the role the agent uses.
   "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -v monitor_password="$PG_MONITOR_PASSWORD" \
     -f "$PGOTEL_ROOT/deploy/sql/01-monitoring-role.sql" >>"$PGOTEL_RUN_DIR/logs/setup.log" 2>&1
+}
+
+# A streaming standby of the primary, made with pg_basebackup -R.
+svc_setup_standby() {
+  local standby="$PGOTEL_RUN_DIR/pg-standby"
   mkdir -p "$standby" && chown postgres:postgres "$standby" && chmod 700 "$standby"
   runuser -u postgres -- "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT" -U postgres -D "$standby" -R -X stream \
     >>"$PGOTEL_RUN_DIR/logs/setup.log" 2>&1

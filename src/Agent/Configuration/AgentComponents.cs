@@ -1,13 +1,25 @@
 using System.Reflection;
+using PgOtelGateway.Agent.Collection;
+using PgOtelGateway.Agent.Export;
+using PgOtelGateway.Agent.Hosting;
 using PgOtelGateway.Shared.Configuration;
+using PgOtelGateway.Shared.Export;
+using PgOtelGateway.Shared.Processing;
 
 namespace PgOtelGateway.Agent.Configuration;
 
 /// <summary>The component types the agent understands, and its embedded default configuration.</summary>
 internal static class AgentComponents
 {
-    /// <summary>Every receiver, processor, exporter, extension and section the agent can be configured with.</summary>
-    public static ComponentRegistry CreateRegistry() => new();
+    /// <summary>The processors the agent runs (the same code as the gateway's).</summary>
+    public static ProcessorCatalog Processors() => ProcessorCatalog.Shared();
+
+    /// <summary>Every receiver, processor, exporter and extension the agent can be configured with.</summary>
+    public static ComponentRegistry CreateRegistry() => Processors().RegisterWith(new ComponentRegistry()
+        .AddReceiver<PostgresqlReceiverOptions>("postgresql")
+        .AddExporter<OtlpExporterOptions>("otlp")
+        .AddExporter<DebugExporterOptions>("debug")
+        .AddExtension<AgentHealthCheckOptions>("health_check"));
 
     /// <summary>The configuration used when no <c>--config</c> is given (embedded-defaults.yaml).</summary>
     public static string EmbeddedDefaults()

@@ -1,5 +1,5 @@
 using System.Reflection;
-using PgOtelGateway.Gateway.Export.Debug;
+using PgOtelGateway.Shared.Export;
 using PgOtelGateway.Gateway.Export.RemoteWrite;
 using PgOtelGateway.Gateway.Hosting;
 using PgOtelGateway.Gateway.Ingest;

@@ -9,7 +9,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using PgOtelGateway.Gateway.Configuration;
-using PgOtelGateway.Gateway.Export.Debug;
+using PgOtelGateway.Shared.Export;
 using PgOtelGateway.Gateway.Export.RemoteWrite;
 using PgOtelGateway.Gateway.Ingest;
 using PgOtelGateway.Shared.Compression;

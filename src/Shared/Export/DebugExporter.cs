@@ -3,16 +3,16 @@ using OpenTelemetry.Proto.Collector.Metrics.V1;
 using PgOtelGateway.Shared.Otlp;
 using PgOtelGateway.Shared.Pipeline;
 
-namespace PgOtelGateway.Gateway.Export.Debug;
+namespace PgOtelGateway.Shared.Export;
 
 /// <summary><c>exporters.debug</c>: what passes through, for people looking at a pipeline.</summary>
-internal sealed class DebugExporterOptions
+public sealed class DebugExporterOptions
 {
-    /// <summary><c>basic</c>: one line per request; <c>detailed</c>: the whole request as OTLP/JSON.</summary>
+    /// <summary>Basic: one line per request; <c>detailed</c>: the whole request as OTLP/JSON.</summary>
     public DebugVerbosity Verbosity { get; set; } = DebugVerbosity.Basic;
 }
 
-internal enum DebugVerbosity
+public enum DebugVerbosity
 {
     Basic,
     Normal,
@@ -20,8 +20,13 @@ internal enum DebugVerbosity
 }
 
 /// <summary>Writes a summary (or the data as OTLP/JSON) of every request to the log.</summary>
-internal sealed partial class DebugExporter(string id, DebugExporterOptions options, ILogger<DebugExporter> logger) : IMetricsConsumer
+public sealed partial class DebugExporter(string id, DebugExporterOptions options, ILogger<DebugExporter> logger) : IMetricsConsumer
 {
+    /// <summary>Requests seen, for people and tests.</summary>
+    public long Requests => Interlocked.Read(ref _requests);
+
+    private long _requests;
+
     public Task ConsumeAsync(ExportMetricsServiceRequest request, CancellationToken cancellationToken)
     {
         var metrics = 0;
@@ -33,6 +38,7 @@ internal sealed partial class DebugExporter(string id, DebugExporterOptions opti
             }
         }
 
+        Interlocked.Increment(ref _requests);
         LogSummary(logger, id, request.ResourceMetrics.Count, metrics, MetricsCounting.DataPoints(request));
         if (options.Verbosity == DebugVerbosity.Detailed)
         {

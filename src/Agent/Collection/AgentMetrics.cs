@@ -1,0 +1,33 @@
+using Prometheus;
+
+namespace PgOtelGateway.Agent.Collection;
+
+/// <summary>The agent's own Prometheus metrics (served on service.telemetry.metrics.address, default :8888).</summary>
+internal static class AgentMetrics
+{
+    public static readonly Histogram ScrapeDuration = Metrics.CreateHistogram(
+        "pgotel_agent_scrape_duration_seconds", "Duration of the per-database part of a scrape.",
+        new HistogramConfiguration { LabelNames = ["instance", "database_name"], Buckets = Histogram.ExponentialBuckets(0.005, 2, 12) });
+
+    public static readonly Counter ScrapeErrors = Metrics.CreateCounter(
+        "pgotel_agent_scrape_errors_total", "Queries that failed or timed out.",
+        new CounterConfiguration { LabelNames = ["instance", "database_name", "query"] });
+
+    public static readonly Counter Scrapes = Metrics.CreateCounter(
+        "pgotel_agent_scrapes_total", "Scrapes run, by instance.", new CounterConfiguration { LabelNames = ["instance"] });
+
+    public static readonly Counter SessionsOpened = Metrics.CreateCounter(
+        "pgotel_agent_sessions_opened_total", "PostgreSQL sessions the agent opened (steady state: no new ones per scrape).",
+        new CounterConfiguration { LabelNames = ["instance"] });
+
+    public static readonly Counter ExportedPoints = Metrics.CreateCounter(
+        "pgotel_agent_exported_points_total", "Data points the otlp exporter delivered.", new CounterConfiguration { LabelNames = ["exporter"] });
+
+    public static readonly Counter ExportFailures = Metrics.CreateCounter(
+        "pgotel_agent_export_failures_total", "Export attempts that failed, by whether they will be retried.",
+        new CounterConfiguration { LabelNames = ["exporter", "retryable"] });
+
+    public static readonly Counter DroppedPoints = Metrics.CreateCounter(
+        "pgotel_agent_dropped_points_total", "Data points the exporter gave up on, by reason.",
+        new CounterConfiguration { LabelNames = ["exporter", "reason"] });
+}

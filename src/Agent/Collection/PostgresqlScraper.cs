@@ -1,0 +1,754 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using OpenTelemetry.Proto.Common.V1;
+using OpenTelemetry.Proto.Metrics.V1;
+using OpenTelemetry.Proto.Resource.V1;
+using PgOtelGateway.Agent.Catalog;
+
+namespace PgOtelGateway.Agent.Collection;
+
+/// <summary>
+/// Scrapes one PostgreSQL instance: cluster-wide statistics in one database, per-database statistics (tables,
+/// indexes) in each database with bounded parallelism, then the custom queries. A view that does not exist in
+/// this version costs one log line and its metrics; a query that fails or times out is counted in
+/// <c>postgresql.scrape.errors</c> and the rest of the scrape still arrives.
+/// </summary>
+internal sealed partial class PostgresqlScraper : IAsyncDisposable
+{
+    private readonly PostgresqlReceiverOptions _options;
+    private readonly PgConnectionFactory _connections;
+    private readonly ConnectionBroker _broker;
+    private readonly ILogger _logger;
+    private readonly string _configuredRole;
+    private readonly HashSet<string> _reportedMissing = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Database, string Query), long> _errors = [];
+    private readonly string _agentId;
+    private readonly string _hostName;
+
+    public PostgresqlScraper(string endpoint, string configuredRole, PostgresqlReceiverOptions options, ILogger logger, TimeProvider time)
+    {
+        _options = options;
+        _configuredRole = configuredRole;
+        _connections = new PgConnectionFactory(endpoint, options);
+        _broker = new ConnectionBroker(_connections.DataSource, options.ConnectionPool, time);
+        _logger = logger;
+        _agentId = options.Resource.AgentId.Length > 0 ? options.Resource.AgentId : Environment.MachineName.ToLowerInvariant();
+        _hostName = options.Resource.HostName.Length > 0 ? options.Resource.HostName : Environment.MachineName.ToLowerInvariant();
+    }
+
+    /// <summary><c>db.instance</c> of this scraper.</summary>
+    public string Instance => _connections.Instance;
+
+    /// <summary>Why the last scrape could not reach the instance, or null when it could.</summary>
+    public string? LastError { get; private set; }
+
+    /// <summary>Sessions this scraper opened since it started (steady state: none per scrape).</summary>
+    public long SessionsOpened => _broker.Opened;
+
+    /// <summary>Scrapes once; <paramref name="time"/> is the interval boundary every point is stamped with.</summary>
+    public async Task<ResourceMetrics> ScrapeAsync(DateTimeOffset time, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.StartNew();
+        var set = new MetricSet((ulong)time.ToUnixTimeMilliseconds() * 1_000_000, 0, name => !_options.Metrics.TryGetValue(name, out var s) || s.Enabled);
+        var resource = new ResourceInfo { Role = _configuredRole };
+        var up = 0;
+        try
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            // One scrape never runs into the next interval.
+            deadline.CancelAfter(_options.CollectionInterval - TimeSpan.FromMilliseconds(250));
+            var databases = await ScrapeClusterAsync(set, resource, deadline.Token).ConfigureAwait(false);
+            up = 1;
+            LastError = null;
+            await ScrapeDatabasesAsync(set, databases, deadline.Token).ConfigureAwait(false);
+            await RunCustomQueriesAsync(set, deadline.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or OperationCanceledException or TimeoutException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
+        {
+            var reason = TlsOrMessage(ex);
+            LastError = reason;
+            CountError(_connections.DefaultDatabase, "connect");
+            LogInstanceDown(_logger, Instance, reason);
+        }
+
+        set.Add(MetricCatalog.Up, up);
+        foreach (var ((database, query), count) in _errors)
+        {
+            set.Add(MetricCatalog.ScrapeErrors, count, ("database_name", database), ("query", query));
+        }
+
+        set.Add(MetricCatalog.ScrapeDuration, started.Elapsed.TotalSeconds);
+        set.StampStart();
+        _broker.Sweep();
+        return BuildResource(set, resource);
+    }
+
+    private string TlsOrMessage(Exception ex) =>
+        _connections.LastTlsProblem is { } tls ? "TLS: " + tls : ex.Message;
+
+    private ResourceMetrics BuildResource(MetricSet set, ResourceInfo info)
+    {
+        var resource = new Resource();
+        void Add(string key, string value)
+        {
+            if (value.Length > 0)
+            {
+                resource.Attributes.Add(new KeyValue { Key = key, Value = new AnyValue { StringValue = value } });
+            }
+        }
+
+        Add("service.name", "postgresql");
+        Add("service.instance.id", Instance);
+        Add("db.system", "postgresql");
+        Add("db.cluster", _options.Resource.Cluster);
+        Add("db.instance", Instance);
+        Add("db.role", info.Role);
+        Add("db.version", info.Version);
+        Add("host.name", _hostName);
+        Add("deployment.environment", _options.Resource.Environment);
+        Add("agent.id", _agentId);
+        foreach (var (key, value) in _options.Resource.Attributes)
+        {
+            Add(key, value);
+        }
+
+        var scope = new ScopeMetrics { Scope = new InstrumentationScope { Name = "pgotel-agent/postgresql", Version = typeof(PostgresqlScraper).Assembly.GetName().Version?.ToString(3) ?? "" } };
+        scope.Metrics.Add(set.Metrics);
+        var rm = new ResourceMetrics { Resource = resource };
+        rm.ScopeMetrics.Add(scope);
+        return rm;
+    }
+
+    private sealed class ResourceInfo
+    {
+        public string Role = "";
+        public string Version = "";
+        public int VersionNum;
+        public bool InRecovery;
+    }
+
+    // ---------------- cluster-wide ----------------
+
+    private async Task<List<string>> ScrapeClusterAsync(MetricSet set, ResourceInfo info, CancellationToken ct)
+    {
+        var db = _connections.DefaultDatabase;
+        var connection = await _broker.AcquireAsync(db, ct).ConfigureAwait(false);
+        var broken = false;
+        try
+        {
+            await using (var cmd = new NpgsqlCommand(
+                "SELECT current_setting('server_version_num')::int, current_setting('server_version'), pg_is_in_recovery(), " +
+                "extract(epoch FROM pg_postmaster_start_time())::float8, current_setting('max_connections')::int", connection))
+            await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
+            {
+                await r.ReadAsync(ct).ConfigureAwait(false);
+                info.VersionNum = r.GetInt32(0);
+                info.Version = r.GetString(1).Split(' ')[0];
+                info.InRecovery = r.GetBoolean(2);
+                set.Start = (ulong)(r.GetDouble(3) * 1e9);
+                set.Add(MetricCatalog.MaxConnections, (long)r.GetInt32(4));
+            }
+
+            // The role is read every scrape, so a promoted replica shows as primary at once.
+            info.Role = info.InRecovery ? "replica" : "primary";
+            var v = info.VersionNum;
+
+            var databases = new List<string>();
+            await QueryAsync(connection, db, "pg_stat_database", $"""
+                SELECT d.datname, s.numbackends, s.xact_commit, s.xact_rollback, s.blks_read, s.blks_hit,
+                       s.tup_returned, s.tup_fetched, s.tup_inserted, s.tup_updated, s.tup_deleted, s.deadlocks,
+                       coalesce(s.checksum_failures, 0), s.temp_bytes, pg_database_size(d.oid), age(d.datfrozenxid),
+                       extract(epoch FROM now() - coalesce(s.stats_reset, pg_postmaster_start_time()))::float8,
+                       {(v >= 140000 ? "s.sessions" : "NULL::bigint")}, d.datallowconn
+                FROM pg_database d JOIN pg_stat_database s ON s.datid = d.oid
+                WHERE NOT d.datistemplate
+                """, r =>
+            {
+                var name = r.GetString(0);
+                var dbAttr = ("database_name", (string?)name);
+                set.Add(MetricCatalog.DatabaseConnections, (long)r.GetInt32(1), dbAttr);
+                var commits = r.GetInt64(2);
+                var rollbacks = r.GetInt64(3);
+                set.Add(MetricCatalog.DatabaseTransactions, commits, dbAttr, ("transaction_type", "commit"));
+                set.Add(MetricCatalog.DatabaseTransactions, rollbacks, dbAttr, ("transaction_type", "rollback"));
+                set.Add(MetricCatalog.DatabaseCommits, commits, dbAttr);
+                set.Add(MetricCatalog.DatabaseRollbacks, rollbacks, dbAttr);
+                var read = r.GetInt64(4);
+                var hit = r.GetInt64(5);
+                set.Add(MetricCatalog.DatabaseBlocks, read, dbAttr, ("block_type", "read"));
+                set.Add(MetricCatalog.DatabaseBlocks, hit, dbAttr, ("block_type", "hit"));
+                if (read + hit > 0)
+                {
+                    set.Add(MetricCatalog.CacheHitRatio, (double)hit / (read + hit), dbAttr);
+                }
+
+                set.Add(MetricCatalog.DatabaseTuples, r.GetInt64(6), dbAttr, ("operation", "returned"));
+                set.Add(MetricCatalog.DatabaseTuples, r.GetInt64(7), dbAttr, ("operation", "fetched"));
+                set.Add(MetricCatalog.DatabaseTuples, r.GetInt64(8), dbAttr, ("operation", "inserted"));
+                set.Add(MetricCatalog.DatabaseTuples, r.GetInt64(9), dbAttr, ("operation", "updated"));
+                set.Add(MetricCatalog.DatabaseTuples, r.GetInt64(10), dbAttr, ("operation", "deleted"));
+                set.Add(MetricCatalog.DatabaseDeadlocks, r.GetInt64(11), dbAttr);
+                set.Add(MetricCatalog.DatabaseChecksumFailures, r.GetInt64(12), dbAttr);
+                set.Add(MetricCatalog.DatabaseTempBytes, r.GetInt64(13), dbAttr);
+                set.Add(MetricCatalog.DatabaseSize, r.GetInt64(14), dbAttr);
+                set.Add(MetricCatalog.DatabaseAge, (long)r.GetInt32(15), dbAttr);
+                var seconds = r.GetDouble(16);
+                if (seconds > 0)
+                {
+                    set.Add(MetricCatalog.TransactionRate, (commits + rollbacks) / seconds, dbAttr);
+                }
+
+                if (!r.IsDBNull(17))
+                {
+                    set.Add(MetricCatalog.DatabaseSessions, r.GetInt64(17), dbAttr);
+                }
+
+                if (r.GetBoolean(18) && !_options.ExcludeDatabases.Contains(name) && (_options.Databases.Count == 0 || _options.Databases.Contains(name)))
+                {
+                    databases.Add(name);
+                }
+            }, ct).ConfigureAwait(false);
+
+            await QueryAsync(connection, db, "pg_stat_database_conflicts", """
+                SELECT c.datname, c.confl_tablespace, c.confl_lock, c.confl_snapshot, c.confl_bufferpin, c.confl_deadlock
+                FROM pg_stat_database_conflicts c JOIN pg_database d ON d.oid = c.datid WHERE NOT d.datistemplate
+                """, r =>
+            {
+                var dbAttr = ("database_name", (string?)r.GetString(0));
+                string[] kinds = ["tablespace", "lock", "snapshot", "bufferpin", "deadlock"];
+                for (var i = 0; i < kinds.Length; i++)
+                {
+                    set.Add(MetricCatalog.DatabaseConflicts, r.GetInt64(i + 1), dbAttr, ("conflict_type", kinds[i]));
+                }
+            }, ct).ConfigureAwait(false);
+
+            await ScrapeActivityAsync(connection, db, set, ct).ConfigureAwait(false);
+            await ScrapeReplicationAsync(connection, db, set, info, ct).ConfigureAwait(false);
+            await ScrapeBackgroundWriterAsync(connection, db, set, v, ct).ConfigureAwait(false);
+            if (_options.StatementsDatabase.Length == 0 || _options.StatementsDatabase == db)
+            {
+                await ScrapeStatementsAsync(connection, db, set, v, ct).ConfigureAwait(false);
+            }
+            else
+            {
+                var statements = await _broker.AcquireAsync(_options.StatementsDatabase, ct).ConfigureAwait(false);
+                var statementsBroken = false;
+                try
+                {
+                    await ScrapeStatementsAsync(statements, _options.StatementsDatabase, set, v, ct).ConfigureAwait(false);
+                }
+                catch (NpgsqlException)
+                {
+                    statementsBroken = true;
+                }
+                finally
+                {
+                    _broker.Release(statements, statementsBroken);
+                }
+            }
+            if (v >= 160000)
+            {
+                await QueryAsync(connection, db, "pg_stat_io", """
+                    SELECT backend_type, object, context, coalesce(reads, 0), coalesce(writes, 0), coalesce(extends, 0), coalesce(hits, 0), coalesce(evictions, 0), coalesce(fsyncs, 0)
+                    FROM pg_stat_io
+                    """, r =>
+                {
+                    string[] ops = ["read", "write", "extend", "hit", "evict", "fsync"];
+                    for (var i = 0; i < ops.Length; i++)
+                    {
+                        var count = r.GetInt64(i + 3);
+                        if (count > 0)
+                        {
+                            set.Add(MetricCatalog.IoOperations, count, ("backend_type", r.GetString(0)), ("object", r.GetString(1)), ("context", r.GetString(2)), ("operation", ops[i]));
+                        }
+                    }
+                }, ct).ConfigureAwait(false);
+            }
+
+            return databases;
+        }
+        catch (NpgsqlException)
+        {
+            broken = true;
+            throw;
+        }
+        finally
+        {
+            _broker.Release(connection, broken);
+        }
+    }
+
+    private async Task ScrapeActivityAsync(NpgsqlConnection connection, string db, MetricSet set, CancellationToken ct)
+    {
+        await QueryAsync(connection, db, "pg_stat_activity", """
+            SELECT coalesce(datname, ''), coalesce(usename, ''), coalesce(application_name, ''),
+                   CASE WHEN state LIKE 'idle in transaction%' THEN 'idle in transaction' ELSE state END, count(*)
+            FROM pg_stat_activity
+            WHERE backend_type = 'client backend' AND state IN ('active', 'idle', 'idle in transaction', 'idle in transaction (aborted)') AND pid <> pg_backend_pid()
+            GROUP BY 1, 2, 3, 4
+            """, r =>
+        {
+            var attrs = new (string, string?)[] { ("database_name", r.GetString(0)), ("user_name", r.GetString(1)), ("application_name", r.GetString(2)) };
+            var count = r.GetInt64(4);
+            switch (r.GetString(3))
+            {
+                case "active":
+                    set.Add(MetricCatalog.ConnectionsActive, count, attrs);
+                    break;
+                case "idle":
+                    set.Add(MetricCatalog.ConnectionsIdle, count, attrs);
+                    break;
+                default:
+                    set.Add(MetricCatalog.ConnectionsIdleInTransaction, count, attrs);
+                    break;
+            }
+        }, ct).ConfigureAwait(false);
+
+        await QueryAsync(connection, db, "pg_stat_activity_waiting", """
+            SELECT coalesce(datname, ''), wait_event_type, wait_event, count(*)
+            FROM pg_stat_activity
+            WHERE wait_event IS NOT NULL AND backend_type = 'client backend' AND state <> 'idle'
+            GROUP BY 1, 2, 3
+            """, r => set.Add(MetricCatalog.ConnectionsWaiting, r.GetInt64(3), ("database_name", r.GetString(0)), ("wait_event_type", r.GetString(1)), ("wait_event", r.GetString(2))), ct).ConfigureAwait(false);
+
+        await QueryAsync(connection, db, "pg_locks", """
+            SELECT mode, granted, count(*) FROM pg_locks GROUP BY 1, 2
+            """, r => set.Add(MetricCatalog.Locks, r.GetInt64(2), ("mode", r.GetString(0)), ("granted", r.GetBoolean(1) ? "true" : "false")), ct).ConfigureAwait(false);
+
+        var threshold = _options.LongRunningThreshold.TotalSeconds;
+        await QueryAsync(connection, db, "long_running_queries", $"""
+            SELECT coalesce(datname, ''), state,
+                   count(*) FILTER (WHERE now() - query_start > make_interval(secs => {threshold.ToString(System.Globalization.CultureInfo.InvariantCulture)})),
+                   coalesce(max(extract(epoch FROM now() - query_start)), 0)::float8,
+                   coalesce(max(extract(epoch FROM now() - xact_start)), 0)::float8
+            FROM pg_stat_activity
+            WHERE state IS NOT NULL AND state <> 'idle' AND backend_type = 'client backend' AND pid <> pg_backend_pid()
+            GROUP BY 1, 2
+            """, r =>
+        {
+            var dbAttr = ("database_name", (string?)r.GetString(0));
+            set.Add(MetricCatalog.LongRunningQueries, r.GetInt64(2), dbAttr, ("state", r.GetString(1)));
+            set.Add(MetricCatalog.LongestQuery, r.GetDouble(3), dbAttr, ("state", r.GetString(1)));
+            set.Add(MetricCatalog.LongestTransaction, r.GetDouble(4), dbAttr, ("state", r.GetString(1)));
+        }, ct).ConfigureAwait(false);
+    }
+
+    private async Task ScrapeReplicationAsync(NpgsqlConnection connection, string db, MetricSet set, ResourceInfo info, CancellationToken ct)
+    {
+        var target = _options.QueryConfig.ReplicationStats.Target;
+        if (info.InRecovery)
+        {
+            await QueryAsync(connection, db, "replay_lag", """
+                SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+                            ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END::float8
+                """, r => set.Add(MetricCatalog.ReplicationLagSeconds, r.GetDouble(0)), ct).ConfigureAwait(false);
+            if (target == "primary")
+            {
+                return;
+            }
+        }
+        else
+        {
+            var replicas = 0L;
+            await QueryAsync(connection, db, "pg_stat_replication", """
+                SELECT coalesce(application_name, ''), coalesce(host(client_addr), 'local'), coalesce(state, ''),
+                       coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), flush_lsn), 0)::float8,
+                       coalesce(extract(epoch FROM replay_lag), 0)::float8
+                FROM pg_stat_replication
+                """, r =>
+            {
+                replicas++;
+                set.Add(MetricCatalog.ReplicationLag, r.GetDouble(3), ("application_name", r.GetString(0)), ("client_addr", r.GetString(1)), ("state", r.GetString(2)));
+                set.Add(MetricCatalog.ReplicationReplayLag, r.GetDouble(4), ("application_name", r.GetString(0)));
+            }, ct).ConfigureAwait(false);
+            set.Add(MetricCatalog.Replicas, replicas);
+
+            await QueryAsync(connection, db, "wal", """
+                SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8, w.files, w.bytes
+                FROM (SELECT count(*) AS files, coalesce(sum(size), 0) AS bytes FROM pg_ls_waldir()) w
+                """, r =>
+            {
+                set.Add(MetricCatalog.WalBytes, (long)r.GetDouble(0));
+                set.Add(MetricCatalog.WalFiles, r.GetInt64(1));
+                set.Add(MetricCatalog.WalSize, (long)r.GetDecimal(2));
+            }, ct).ConfigureAwait(false);
+        }
+
+        await QueryAsync(connection, db, "pg_replication_slots", $"""
+            SELECT slot_name, slot_type, active,
+                   coalesce(pg_wal_lsn_diff({(info.InRecovery ? "pg_last_wal_replay_lsn()" : "pg_current_wal_lsn()")}, restart_lsn), 0)::float8
+            FROM pg_replication_slots
+            """, r => set.Add(MetricCatalog.SlotLag, r.GetDouble(3), ("slot_name", r.GetString(0)), ("slot_type", r.GetString(1)), ("active", r.GetBoolean(2) ? "true" : "false")), ct).ConfigureAwait(false);
+    }
+
+    private async Task ScrapeBackgroundWriterAsync(NpgsqlConnection connection, string db, MetricSet set, int version, CancellationToken ct)
+    {
+        if (version >= 170000)
+        {
+            // PostgreSQL 17 moved the checkpoint counters to pg_stat_checkpointer.
+            await QueryAsync(connection, db, "pg_stat_checkpointer", """
+                SELECT num_timed, num_requested, write_time, sync_time, buffers_written FROM pg_stat_checkpointer
+                """, r =>
+            {
+                set.Add(MetricCatalog.Checkpoints, r.GetInt64(0), ("checkpoint_type", "timed"));
+                set.Add(MetricCatalog.Checkpoints, r.GetInt64(1), ("checkpoint_type", "requested"));
+                set.Add(MetricCatalog.CheckpointTime, r.GetDouble(2), ("checkpoint_type", "write"));
+                set.Add(MetricCatalog.CheckpointTime, r.GetDouble(3), ("checkpoint_type", "sync"));
+                set.Add(MetricCatalog.BuffersWritten, r.GetInt64(4), ("source", "checkpoint"));
+            }, ct).ConfigureAwait(false);
+            await QueryAsync(connection, db, "pg_stat_bgwriter", """
+                SELECT buffers_clean, maxwritten_clean, buffers_alloc FROM pg_stat_bgwriter
+                """, r =>
+            {
+                set.Add(MetricCatalog.BuffersWritten, r.GetInt64(0), ("source", "bgwriter"));
+                set.Add(MetricCatalog.BgwriterMaxWritten, r.GetInt64(1));
+                set.Add(MetricCatalog.BuffersAllocated, r.GetInt64(2));
+            }, ct).ConfigureAwait(false);
+            return;
+        }
+
+        await QueryAsync(connection, db, "pg_stat_bgwriter", """
+            SELECT checkpoints_timed, checkpoints_req, checkpoint_write_time, checkpoint_sync_time,
+                   buffers_checkpoint, buffers_clean, buffers_backend, maxwritten_clean, buffers_alloc
+            FROM pg_stat_bgwriter
+            """, r =>
+        {
+            set.Add(MetricCatalog.Checkpoints, r.GetInt64(0), ("checkpoint_type", "timed"));
+            set.Add(MetricCatalog.Checkpoints, r.GetInt64(1), ("checkpoint_type", "requested"));
+            set.Add(MetricCatalog.CheckpointTime, r.GetDouble(2), ("checkpoint_type", "write"));
+            set.Add(MetricCatalog.CheckpointTime, r.GetDouble(3), ("checkpoint_type", "sync"));
+            set.Add(MetricCatalog.BuffersWritten, r.GetInt64(4), ("source", "checkpoint"));
+            set.Add(MetricCatalog.BuffersWritten, r.GetInt64(5), ("source", "bgwriter"));
+            set.Add(MetricCatalog.BuffersWritten, r.GetInt64(6), ("source", "backend"));
+            set.Add(MetricCatalog.BgwriterMaxWritten, r.GetInt64(7));
+            set.Add(MetricCatalog.BuffersAllocated, r.GetInt64(8));
+        }, ct).ConfigureAwait(false);
+    }
+
+    private async Task ScrapeStatementsAsync(NpgsqlConnection connection, string db, MetricSet set, int version, CancellationToken ct)
+    {
+        if (_options.StatementsTopN <= 0)
+        {
+            return;
+        }
+
+        var time = version >= 130000 ? "total_exec_time" : "total_time";
+        await QueryAsync(connection, db, "pg_stat_statements", $"""
+            SELECT s.queryid::text, d.datname, u.rolname, sum(s.calls)::bigint, sum(s.{time})::float8, sum(s.rows)::bigint
+            FROM pg_stat_statements s
+            JOIN pg_database d ON d.oid = s.dbid
+            JOIN pg_roles u ON u.oid = s.userid
+            WHERE s.queryid IS NOT NULL
+            GROUP BY 1, 2, 3
+            ORDER BY 5 DESC
+            LIMIT {_options.StatementsTopN}
+            """, r =>
+        {
+            var attrs = new (string, string?)[] { ("queryid", r.GetString(0)), ("database_name", r.GetString(1)), ("user_name", r.GetString(2)) };
+            set.Add(MetricCatalog.StatementCalls, r.GetInt64(3), attrs);
+            set.Add(MetricCatalog.StatementTime, r.GetDouble(4), attrs);
+            set.Add(MetricCatalog.StatementRows, r.GetInt64(5), attrs);
+        }, ct).ConfigureAwait(false);
+    }
+
+    // ---------------- per database ----------------
+
+    private async Task ScrapeDatabasesAsync(MetricSet set, List<string> databases, CancellationToken ct)
+    {
+        var parallel = Math.Max(1, Math.Min(_options.ConnectionPool.MaxOpenConns, 4));
+        var results = new System.Collections.Concurrent.ConcurrentBag<Action<MetricSet>>();
+        await Parallel.ForEachAsync(databases, new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = ct }, async (database, token) =>
+        {
+            var started = Stopwatch.StartNew();
+            var rows = new List<Action<MetricSet>>();
+            NpgsqlConnection? connection = null;
+            var broken = false;
+            try
+            {
+                connection = await _broker.AcquireAsync(database, token).ConfigureAwait(false);
+                await ScrapeTablesAsync(connection, database, rows, token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is NpgsqlException or TimeoutException || (ex is OperationCanceledException && !ct.IsCancellationRequested))
+            {
+                broken = true;
+                CountError(database, "connect");
+                LogDatabaseFailed(_logger, Instance, database, TlsOrMessage(ex));
+            }
+            finally
+            {
+                if (connection is not null)
+                {
+                    _broker.Release(connection, broken);
+                }
+            }
+
+            var seconds = started.Elapsed.TotalSeconds;
+            AgentMetrics.ScrapeDuration.WithLabels(Instance, database).Observe(seconds);
+            rows.Add(s => s.Add(MetricCatalog.ScrapeDuration, seconds, ("database_name", database)));
+            foreach (var row in rows)
+            {
+                results.Add(row);
+            }
+        }).ConfigureAwait(false);
+
+        // MetricSet is not thread-safe; the per-database work only collected what to add.
+        foreach (var add in results)
+        {
+            add(set);
+        }
+    }
+
+    private async Task ScrapeTablesAsync(NpgsqlConnection connection, string database, List<Action<MetricSet>> rows, CancellationToken ct)
+    {
+        var db = ("database_name", (string?)database);
+
+        // Statistics views never wait on locks; sizes need the relation, so they come from a separate query
+        // that skips relations someone holds exclusively (an ALTER TABLE must not cost every other table).
+        await QueryAsync(connection, database, "pg_stat_user_tables", $"""
+            SELECT schemaname, relname, n_live_tup, n_dead_tup,
+                   n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del, vacuum_count, autovacuum_count, analyze_count, autoanalyze_count,
+                   seq_scan, coalesce(idx_scan, 0),
+                   extract(epoch FROM now() - greatest(last_vacuum, last_autovacuum))::float8
+            FROM pg_stat_user_tables
+            ORDER BY n_live_tup + n_dead_tup DESC
+            LIMIT {_options.MaxTablesPerDatabase}
+            """, r =>
+        {
+            var schema = ("schema_name", (string?)r.GetString(0));
+            var table = ("table_name", (string?)r.GetString(1));
+            var live = r.GetInt64(2);
+            var dead = r.GetInt64(3);
+            var values = new long[10];
+            for (var i = 0; i < 10; i++)
+            {
+                values[i] = r.GetInt64(i + 4);
+            }
+
+            double? vacuumAge = r.IsDBNull(14) ? null : r.GetDouble(14);
+            rows.Add(s =>
+            {
+                s.Add(MetricCatalog.TableRows, live, db, schema, table);
+                s.Add(MetricCatalog.TableDeadRows, dead, db, schema, table);
+                if (live + dead > 0)
+                {
+                    s.Add(MetricCatalog.TableBloatRatio, (double)dead / (live + dead), db, schema, table);
+                }
+
+                s.Add(MetricCatalog.TableModifications, values[0], db, schema, table, ("operation", "insert"));
+                s.Add(MetricCatalog.TableModifications, values[1], db, schema, table, ("operation", "update"));
+                s.Add(MetricCatalog.TableModifications, values[2], db, schema, table, ("operation", "hot_update"));
+                s.Add(MetricCatalog.TableModifications, values[3], db, schema, table, ("operation", "delete"));
+                s.Add(MetricCatalog.TableVacuum, values[4], db, schema, table, ("vacuum_type", "manual"));
+                s.Add(MetricCatalog.TableVacuum, values[5], db, schema, table, ("vacuum_type", "auto"));
+                s.Add(MetricCatalog.TableAnalyze, values[6], db, schema, table, ("analyze_type", "manual"));
+                s.Add(MetricCatalog.TableAnalyze, values[7], db, schema, table, ("analyze_type", "auto"));
+                s.Add(MetricCatalog.TableScans, values[8], db, schema, table, ("scan_type", "sequential"));
+                s.Add(MetricCatalog.TableScans, values[9], db, schema, table, ("scan_type", "index"));
+                if (vacuumAge is { } age)
+                {
+                    s.Add(MetricCatalog.TableLastVacuumAge, age, db, schema, table);
+                }
+            });
+        }, ct).ConfigureAwait(false);
+
+        await QueryAsync(connection, database, "table_sizes", $"""
+            SELECT t.schemaname, t.relname, pg_total_relation_size(t.relid)
+            FROM pg_stat_user_tables t
+            WHERE NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.relation = t.relid AND l.mode = 'AccessExclusiveLock' AND l.granted)
+            ORDER BY t.n_live_tup + t.n_dead_tup DESC
+            LIMIT {_options.MaxTablesPerDatabase}
+            """, r =>
+        {
+            var schema = ("schema_name", (string?)r.GetString(0));
+            var table = ("table_name", (string?)r.GetString(1));
+            var size = r.GetInt64(2);
+            rows.Add(s => s.Add(MetricCatalog.TableSize, size, db, schema, table));
+        }, ct).ConfigureAwait(false);
+
+        await QueryAsync(connection, database, "pg_stat_user_indexes", $"""
+            SELECT i.schemaname, i.relname, i.indexrelname, i.idx_scan, i.idx_tup_read, i.idx_tup_fetch,
+                   CASE WHEN EXISTS (SELECT 1 FROM pg_locks l WHERE l.relation IN (i.indexrelid, i.relid) AND l.mode = 'AccessExclusiveLock' AND l.granted)
+                        THEN NULL ELSE pg_relation_size(i.indexrelid) END
+            FROM pg_stat_user_indexes i
+            ORDER BY i.idx_scan DESC
+            LIMIT {_options.MaxTablesPerDatabase * 4}
+            """, r =>
+        {
+            var schema = ("schema_name", (string?)r.GetString(0));
+            var table = ("table_name", (string?)r.GetString(1));
+            var index = ("index_name", (string?)r.GetString(2));
+            var scans = r.GetInt64(3);
+            var read = r.GetInt64(4);
+            var fetch = r.GetInt64(5);
+            long? size = r.IsDBNull(6) ? null : r.GetInt64(6);
+            rows.Add(s =>
+            {
+                if (size is { } bytes)
+                {
+                    s.Add(MetricCatalog.IndexSize, bytes, db, schema, table, index);
+                }
+
+                s.Add(MetricCatalog.IndexScans, scans, db, schema, table, index);
+                s.Add(MetricCatalog.IndexTuples, read, db, schema, table, index, ("operation", "read"));
+                s.Add(MetricCatalog.IndexTuples, fetch, db, schema, table, index, ("operation", "fetch"));
+            });
+        }, ct).ConfigureAwait(false);
+    }
+
+    // ---------------- custom queries ----------------
+
+    private async Task RunCustomQueriesAsync(MetricSet set, CancellationToken ct)
+    {
+        for (var q = 0; q < _options.CustomQueries.Count; q++)
+        {
+            var custom = _options.CustomQueries[q];
+            var database = custom.Database.Length > 0 ? custom.Database : _connections.DefaultDatabase;
+            var connection = await _broker.AcquireAsync(database, ct).ConfigureAwait(false);
+            var broken = false;
+            try
+            {
+                var seen = new HashSet<string>(StringComparer.Ordinal);
+                var duplicates = 0;
+                await QueryAsync(connection, database, $"custom_queries[{q}]", custom.Query, r => duplicates += AddCustomRow(set, custom, r, seen), ct).ConfigureAwait(false);
+                if (duplicates > 0)
+                {
+                    // Two rows for one series and timestamp would make Prometheus refuse the whole batch.
+                    CountError(database, $"custom_queries[{q}]");
+                    LogDuplicateRows(_logger, Instance, q, duplicates);
+                }
+            }
+            catch (NpgsqlException)
+            {
+                broken = true;
+            }
+            finally
+            {
+                _broker.Release(connection, broken);
+            }
+        }
+    }
+
+    /// <summary>Adds one row's metrics; returns how many were left out as repeats of a series already in this scrape.</summary>
+    private static int AddCustomRow(MetricSet set, CustomQueryOptions custom, NpgsqlDataReader r, HashSet<string> seen)
+    {
+        var duplicates = 0;
+        foreach (var metric in custom.Metrics)
+        {
+            var ordinal = r.GetOrdinal(metric.ValueColumn);
+            if (r.IsDBNull(ordinal))
+            {
+                continue;
+            }
+
+            var value = Convert.ToDouble(r.GetValue(ordinal), System.Globalization.CultureInfo.InvariantCulture);
+            var attributes = new List<(string, string?)>(metric.Attributes.Count);
+            foreach (var a in metric.Attributes)
+            {
+                var col = r.GetOrdinal(a.Column);
+                attributes.Add((a.Name.Length > 0 ? a.Name : a.Column, AttributeText(r, col)));
+            }
+
+            if (!seen.Add(metric.Name + "\u0001" + string.Join("\u0002", attributes.Select(a => a.Item1 + "=" + a.Item2))))
+            {
+                duplicates++;
+                continue;
+            }
+
+            set.AddCustom(metric.Name, metric.DataType == CustomDataType.Counter ? MetricKind.Counter : MetricKind.Gauge, UcumUnit(metric.Unit), metric.Description, value, attributes);
+        }
+
+        return duplicates;
+    }
+
+    private static string AttributeText(NpgsqlDataReader r, int column) => r.IsDBNull(column) ? "" : r.GetValue(column) switch
+    {
+        bool b => b ? "true" : "false",
+        var v => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture) ?? "",
+    };
+
+    /// <summary>The reference writes units like "bytes" and "sessions"; metrics carry UCUM.</summary>
+    internal static string UcumUnit(string unit) => unit switch
+    {
+        "bytes" => "By",
+        "seconds" => "s",
+        "milliseconds" => "ms",
+        "" => "1",
+        "%" or "By" or "s" or "ms" or "1" => unit,
+        _ when unit.StartsWith('{') => unit,
+        _ => "{" + unit + "}",
+    };
+
+    // ---------------- helpers ----------------
+
+    private async Task QueryAsync(NpgsqlConnection connection, string database, string name, string sql, Action<NpgsqlDataReader> row, CancellationToken ct)
+    {
+        try
+        {
+            await using var cmd = new NpgsqlCommand(sql, connection);
+            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                row(reader);
+            }
+        }
+        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.UndefinedFunction or PostgresErrorCodes.UndefinedColumn or PostgresErrorCodes.ObjectNotInPrerequisiteState or PostgresErrorCodes.InsufficientPrivilege)
+        {
+            // A view or extension this server lacks (or may not show us): one log line, then silence.
+            lock (_reportedMissing)
+            {
+                if (_reportedMissing.Add(database + "/" + name))
+                {
+                    LogUnavailable(_logger, Instance, database, name, ex.MessageText);
+                }
+            }
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.QueryCanceled)
+        {
+            CountError(database, name);
+            LogQueryFailed(_logger, Instance, database, name, "timed out after " + _options.Timeout.TotalSeconds + " s");
+        }
+        catch (PostgresException ex)
+        {
+            CountError(database, name);
+            LogQueryFailed(_logger, Instance, database, name, ex.MessageText);
+        }
+        catch (InvalidCastException ex)
+        {
+            CountError(database, name);
+            LogQueryFailed(_logger, Instance, database, name, ex.Message);
+        }
+        catch (IndexOutOfRangeException ex)
+        {
+            CountError(database, name);
+            LogQueryFailed(_logger, Instance, database, name, "a configured column is missing from the result: " + ex.Message);
+        }
+    }
+
+    private void CountError(string database, string query)
+    {
+        lock (_errors)
+        {
+            _errors[(database, query)] = _errors.GetValueOrDefault((database, query)) + 1;
+        }
+
+        AgentMetrics.ScrapeErrors.WithLabels(Instance, database, query).Inc();
+    }
+
+    public ValueTask DisposeAsync() => _broker.DisposeAsync();
+
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "PostgreSQL {Instance}: custom_queries[{Query}] returned {Rows} rows for series it already had; only the first row of each series is kept. Add the distinguishing columns as attributes.")]
+    private static partial void LogDuplicateRows(ILogger logger, string instance, int query, int rows);
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Warning, Message = "PostgreSQL {Instance} could not be scraped: {Reason}")]
+    private static partial void LogInstanceDown(ILogger logger, string instance, string reason);
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "PostgreSQL {Instance}, database {Database}: per-database statistics failed: {Reason}")]
+    private static partial void LogDatabaseFailed(ILogger logger, string instance, string database, string reason);
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Information, Message = "PostgreSQL {Instance}, database {Database}: {Query} is not available ({Reason}); its metrics are skipped.")]
+    private static partial void LogUnavailable(ILogger logger, string instance, string database, string query, string reason);
+
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Warning, Message = "PostgreSQL {Instance}, database {Database}: query {Query} failed: {Reason}")]
+    private static partial void LogQueryFailed(ILogger logger, string instance, string database, string query, string reason);
+}

@@ -1,0 +1,267 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using PgOtelGateway.Agent.Collection;
+using PgOtelGateway.Agent.Configuration;
+using PgOtelGateway.Agent.Export;
+using PgOtelGateway.Shared.Configuration;
+using PgOtelGateway.Shared.Export;
+using PgOtelGateway.Shared.Pipeline;
+using PgOtelGateway.Shared.Processing;
+using Prometheus;
+
+namespace PgOtelGateway.Agent.Hosting;
+
+/// <summary><c>extensions.health_check</c> of the agent.</summary>
+internal sealed class AgentHealthCheckOptions
+{
+    public string Endpoint { get; set; } = "0.0.0.0:13133";
+
+    public string Path { get; set; } = "/health";
+}
+
+/// <summary>
+/// One running agent: the pipelines from the configuration (receivers → processors → exporters), plus
+/// <c>/metrics</c> and <c>/health</c>, <c>/ready</c> on their own ports.
+/// </summary>
+internal sealed partial class AgentHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ILogger _logger;
+    private readonly List<IPipelineComponent> _receivers = [];
+    private readonly List<IMetricsConsumer> _processors = [];
+    private readonly List<IMetricsConsumer> _exporters = [];
+    private readonly ListenOptions? _metricsListen;
+    private readonly ListenOptions? _healthListen;
+    private readonly string _healthPath;
+    private volatile bool _ready;
+
+    private AgentHost(PipelineConfig config, Action<ILoggingBuilder>? configureLogging)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        ConfigureLogging(builder.Logging, config.Service.Telemetry.Logs);
+        configureLogging?.Invoke(builder.Logging);
+        var health = config.Extensions.TryGetValue("health_check", out var hc) && config.Service.Extensions.Contains("health_check")
+            ? hc.OptionsAs<AgentHealthCheckOptions>() : null;
+        _healthPath = health?.Path ?? "/health";
+        ListenOptions? metricsListen = null, healthListen = null;
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            if (config.Service.Telemetry.Metrics.Address.Length > 0)
+            {
+                kestrel.Listen(Parse(config.Service.Telemetry.Metrics.Address), lo => metricsListen = lo);
+            }
+
+            if (health is not null)
+            {
+                kestrel.Listen(Parse(health.Endpoint), lo => healthListen = lo);
+            }
+        });
+        _app = builder.Build();
+        _metricsListen = metricsListen;
+        _healthListen = healthListen;
+        _app.Run(ServeAsync);
+        var loggers = _app.Services.GetRequiredService<ILoggerFactory>();
+        _logger = loggers.CreateLogger("PgOtelGateway.Agent");
+        Build(config, loggers);
+    }
+
+    public static AgentHost Create(PipelineConfig config, Action<ILoggingBuilder>? configureLogging = null) => new(config, configureLogging);
+
+    public bool Ready => _ready;
+
+    public int MetricsPort => _metricsListen?.IPEndPoint?.Port ?? 0;
+
+    public int HealthPort => _healthListen?.IPEndPoint?.Port ?? 0;
+
+    /// <summary>The postgresql receivers (for collect-once and tests).</summary>
+    public IEnumerable<PostgresqlReceiver> PostgresqlReceivers => _receivers.OfType<PostgresqlReceiver>();
+
+    private void Build(PipelineConfig config, ILoggerFactory loggers)
+    {
+        var exporters = new Dictionary<string, IMetricsConsumer>(StringComparer.Ordinal);
+        var context = new ProcessorContext(loggers, TimeProvider.System);
+        var heads = new Dictionary<string, List<IMetricsConsumer>>(StringComparer.Ordinal);
+        foreach (var (_, pipeline) in config.Service.Pipelines)
+        {
+            var sinks = new List<IMetricsConsumer>();
+            foreach (var id in pipeline.Exporters)
+            {
+                if (!exporters.TryGetValue(id, out var exporter))
+                {
+                    var c = config.Exporters[id];
+                    exporter = c.Type switch
+                    {
+                        "otlp" => new OtlpExporter(id, c.OptionsAs<OtlpExporterOptions>(), loggers.CreateLogger<OtlpExporter>()),
+                        "debug" => new DebugExporter(id, c.OptionsAs<DebugExporterOptions>(), loggers.CreateLogger<DebugExporter>()),
+                        _ => throw new ConfigException($"exporter type '{c.Type}' has no implementation in the agent"),
+                    };
+                    exporters[id] = exporter;
+                    _exporters.Add(exporter);
+                }
+
+                sinks.Add(exporter);
+            }
+
+            var (head, stages) = AgentComponents.Processors().Build([.. pipeline.Processors.Select(p => config.Processors[p])], new FanOut(sinks), context);
+            _processors.AddRange(stages);
+            foreach (var r in pipeline.Receivers)
+            {
+                if (!heads.TryGetValue(r, out var list))
+                {
+                    heads[r] = list = [];
+                }
+
+                list.Add(head);
+            }
+        }
+
+        foreach (var (id, list) in heads)
+        {
+            var c = config.Receivers[id];
+            var next = list.Count == 1 ? list[0] : new FanOut(list);
+            _receivers.Add(c.Type switch
+            {
+                "postgresql" => new PostgresqlReceiver(c.OptionsAs<PostgresqlReceiverOptions>(), next, loggers, TimeProvider.System),
+                _ => throw new ConfigException($"receiver type '{c.Type}' has no implementation in the agent"),
+            });
+        }
+    }
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        foreach (var c in _exporters.Concat(_processors).OfType<IPipelineComponent>())
+        {
+            await c.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await _app.StartAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var r in _receivers)
+        {
+            await r.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        _ready = true;
+        LogStarted(_logger, _receivers.Count, _exporters.Count);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _ready = false;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(20));
+        try
+        {
+            foreach (var r in _receivers)
+            {
+                await r.StopAsync(timeout.Token).ConfigureAwait(false);
+            }
+
+            foreach (var c in _processors.Concat(_exporters).OfType<IPipelineComponent>())
+            {
+                await c.StopAsync(timeout.Token).ConfigureAwait(false);
+            }
+
+            await _app.StopAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            LogStopTimedOut(_logger);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var r in _receivers.OfType<IAsyncDisposable>())
+        {
+            await r.DisposeAsync().ConfigureAwait(false);
+        }
+
+        foreach (var d in _exporters.Concat(_processors).OfType<IDisposable>())
+        {
+            d.Dispose();
+        }
+
+        await _app.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private async Task ServeAsync(HttpContext context)
+    {
+        var port = context.Connection.LocalPort;
+        if (_metricsListen?.IPEndPoint?.Port == port && context.Request.Path == "/metrics")
+        {
+            context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+        }
+        else if (_healthListen?.IPEndPoint?.Port == port && context.Request.Path == _healthPath)
+        {
+            await context.Response.WriteAsync("{\"status\":\"ok\"}", context.RequestAborted).ConfigureAwait(false);
+        }
+        else if (_healthListen?.IPEndPoint?.Port == port && context.Request.Path == "/ready")
+        {
+            context.Response.StatusCode = _ready ? 200 : 503;
+            await context.Response.WriteAsync(_ready ? "{\"status\":\"ready\"}" : "{\"status\":\"not ready\"}", context.RequestAborted).ConfigureAwait(false);
+        }
+        else
+        {
+            context.Response.StatusCode = 404;
+        }
+    }
+
+    private static IPEndPoint Parse(string address)
+    {
+        var colon = address.LastIndexOf(':');
+        var host = address[..colon].Trim('[', ']');
+        var port = int.Parse(address.AsSpan(colon + 1), System.Globalization.CultureInfo.InvariantCulture);
+        var ip = host is "" or "0.0.0.0" or "*" ? IPAddress.Any : host == "localhost" ? IPAddress.Loopback : IPAddress.Parse(host);
+        return new IPEndPoint(ip, port);
+    }
+
+    internal static void ConfigureLogging(ILoggingBuilder logging, LogsTelemetryOptions options)
+    {
+        logging.ClearProviders();
+        if (options.Encoding == "console")
+        {
+            logging.AddSimpleConsole(o => o.SingleLine = true);
+        }
+        else
+        {
+            logging.AddJsonConsole(o =>
+            {
+                o.UseUtcTimestamp = true;
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+            });
+        }
+
+        // Logs go to stderr so stdout stays clean for collect-once.
+        logging.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        logging.SetMinimumLevel(options.Level.ToLowerInvariant() switch
+        {
+            "debug" => LogLevel.Debug,
+            "warn" or "warning" => LogLevel.Warning,
+            "error" => LogLevel.Error,
+            _ => LogLevel.Information,
+        });
+        logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+    }
+
+    private sealed class FanOut(IReadOnlyList<IMetricsConsumer> consumers) : IMetricsConsumer
+    {
+        public Task ConsumeAsync(OpenTelemetry.Proto.Collector.Metrics.V1.ExportMetricsServiceRequest request, CancellationToken cancellationToken) =>
+            consumers.Count == 1
+                ? consumers[0].ConsumeAsync(request, cancellationToken)
+                : Task.WhenAll(consumers.Select((c, i) => c.ConsumeAsync(i == consumers.Count - 1 ? request : request.Clone(), cancellationToken)));
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Agent is running: {Receivers} receivers, {Exporters} exporters.")]
+    private static partial void LogStarted(ILogger logger, int receivers, int exporters);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Agent shutdown did not finish within 20 s.")]
+    private static partial void LogStopTimedOut(ILogger logger);
+}
