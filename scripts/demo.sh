@@ -54,6 +54,7 @@ GRPC_PORT=$(svc_free_port)
 HTTP_PORT=$(svc_free_port)
 GW_METRICS_PORT=$(svc_free_port)
 GW_HEALTH_PORT=$(svc_free_port)
+GW_ADMIN_PORT=$(svc_free_port)
 AGENT_METRICS_PORT=$(svc_free_port)
 AGENT_HEALTH_PORT=$(svc_free_port)
 export PG_PORT PROMETHEUS_PORT
@@ -70,7 +71,7 @@ say "starting the gateway (embedded defaults; OTLP on 127.0.0.1:$GRPC_PORT, hot 
 svc_spawn gateway env \
   PGOTEL_OTLP_GRPC_ENDPOINT="127.0.0.1:$GRPC_PORT" PGOTEL_OTLP_HTTP_ENDPOINT="127.0.0.1:$HTTP_PORT" \
   PGOTEL_METRICS_ENDPOINT="127.0.0.1:$GW_METRICS_PORT" PGOTEL_HEALTH_ENDPOINT="127.0.0.1:$GW_HEALTH_PORT" \
-  PGOTEL_REMOTE_WRITE_URL="http://127.0.0.1:$PROMETHEUS_PORT/api/v1/write" \
+  PGOTEL_ADMIN_ENDPOINT="127.0.0.1:$GW_ADMIN_PORT" PGOTEL_REMOTE_WRITE_URL="http://127.0.0.1:$PROMETHEUS_PORT/api/v1/write" \
   dotnet "$(bin Gateway)"
 svc_wait_for gateway 60 curl -fsS "http://127.0.0.1:$GW_HEALTH_PORT/ready"
 
@@ -120,11 +121,16 @@ if info:
     print(f"  resource of the instance: {labels}")
 PY
 
+say "the gateway's admin API (pgotel-gateway admin … --url http://127.0.0.1:$GW_ADMIN_PORT)"
+for view in status instances exporters; do
+  dotnet "$(bin Gateway)" admin "$view" --url "http://127.0.0.1:$GW_ADMIN_PORT" | sed 's/^/  /'
+done
+
 say "the gateway's own counters"
 curl -fsS "http://127.0.0.1:$GW_METRICS_PORT/metrics" | grep -E '^pgotel_(receiver_accepted|exporter_sent|exporter_dropped|receiver_refused_requests)' | sed 's/^/  /' || true
 
 if [ "$keep_running" = 1 ]; then
-  say "everything keeps running: Prometheus http://127.0.0.1:$PROMETHEUS_PORT, gateway OTLP 127.0.0.1:$GRPC_PORT; Ctrl-C stops it"
+  say "everything keeps running: Prometheus http://127.0.0.1:$PROMETHEUS_PORT, gateway OTLP 127.0.0.1:$GRPC_PORT, status page http://127.0.0.1:$GW_ADMIN_PORT/; Ctrl-C stops it"
   while true; do sleep 3600; done
 fi
 say "done; stopping everything"

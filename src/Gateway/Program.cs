@@ -28,8 +28,10 @@ internal static class Program
                 return ConfigCommands.Validate(commandLine.ConfigPath, registry, GatewayComponents.EmbeddedDefaults(), Console.Out, Console.Error);
             case "run":
                 return await RunAsync(commandLine, registry).ConfigureAwait(false);
+            case "admin":
+                return await Admin.AdminCli.RunAsync(commandLine, Console.Out, Console.Error).ConfigureAwait(false);
             default:
-                Console.Error.WriteLine($"unknown command '{commandLine.Command}'; commands: run, validate");
+                Console.Error.WriteLine($"unknown command '{commandLine.Command}'; commands: run, validate, admin");
                 return ConfigCommands.InvalidConfigExitCode;
         }
     }

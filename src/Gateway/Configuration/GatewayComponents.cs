@@ -40,4 +40,7 @@ internal sealed class GatewayOptions
 
     /// <summary>How long shutdown may take to flush what is in flight.</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The admin API and status page (<c>gateway.admin</c>).</summary>
+    public Admin.AdminOptions Admin { get; set; } = new();
 }

@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using PgOtelGateway.Gateway.Admin;
 using PgOtelGateway.Gateway.Configuration;
 using PgOtelGateway.Shared.Export;
 using PgOtelGateway.Gateway.Export.RemoteWrite;
@@ -35,6 +36,8 @@ internal sealed partial class GatewayHost : IAsyncDisposable
     private readonly ListenOptions? _metricsListen;
     private readonly ListenOptions? _healthListen;
     private readonly string _healthPath;
+    private readonly InstanceTracker _instances;
+    private readonly AdminServer? _admin;
     private volatile bool _ready;
 
     private GatewayHost(PipelineConfig config, Action<ILoggingBuilder>? configureLogging)
@@ -123,8 +126,18 @@ internal sealed partial class GatewayHost : IAsyncDisposable
         var registry = _app.Services.GetRequiredService<OtlpIngestRegistry>();
         _app.MapPost("/v1/metrics", (HttpContext ctx) => OtlpHttpEndpoint.HandleAsync(ctx, registry));
 
+        _instances = new InstanceTracker(Options.Admin.Instances);
         BuildPipelines(listens);
+        var loggerFactory = _app.Services.GetRequiredService<ILoggerFactory>();
+        _admin = AdminServer.CreateIfEnabled(Options.Admin, AdminSources.For(
+            config,
+            new ConfigPipelineStatus(Options.Id, config, () => Ready),
+            exporters: [.. _exporters.Select(e => e.Consumer).OfType<IExporterStatus>()],
+            instances: _instances), loggerFactory);
     }
+
+    /// <summary>The admin API's port (after start), or 0 when it is off.</summary>
+    public int AdminPort => _admin?.Port ?? 0;
 
     /// <summary>The <c>gateway:</c> section in effect.</summary>
     public GatewayOptions Options { get; }
@@ -204,7 +217,9 @@ internal sealed partial class GatewayHost : IAsyncDisposable
                 continue;
             }
 
-            var ingest = new OtlpIngest(id, options, list.Count == 1 ? list[0] : new FanOutConsumer(list), loggerFactory.CreateLogger<OtlpIngest>(), TimeProvider.System);
+            // The tracker sees every request once, whatever pipelines it then feeds.
+            var head = _instances.Track(list.Count == 1 ? list[0] : new FanOutConsumer(list));
+            var ingest = new OtlpIngest(id, options, head, loggerFactory.CreateLogger<OtlpIngest>(), TimeProvider.System);
             _receivers.Add((id, ingest, grpc, http));
         }
     }
@@ -232,6 +247,12 @@ internal sealed partial class GatewayHost : IAsyncDisposable
     /// <summary>Starts the exporters, the processors, then the listeners; ready once all run.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        // The admin API comes up first and goes down last, so the gateway can be watched while it starts and drains.
+        if (_admin is not null)
+        {
+            await _admin.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         foreach (var (_, exporter) in _exporters)
         {
             if (exporter is IPipelineComponent component)
@@ -300,11 +321,21 @@ internal sealed partial class GatewayHost : IAsyncDisposable
             LogStopTimedOut(_logger, Options.ShutdownTimeout.TotalSeconds);
         }
 
+        if (_admin is not null)
+        {
+            await _admin.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+
         LogStopped(_logger, Options.Id);
     }
 
     public async ValueTask DisposeAsync()
     {
+        if (_admin is not null)
+        {
+            await _admin.DisposeAsync().ConfigureAwait(false);
+        }
+
         foreach (var (_, exporter) in _exporters)
         {
             (exporter as IDisposable)?.Dispose();

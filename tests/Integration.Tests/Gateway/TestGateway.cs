@@ -67,6 +67,8 @@ internal sealed class TestGateway : IAsyncDisposable
             gateway:
               id: test-gateway
               shutdown_timeout: 20s
+              admin:
+                endpoint: 127.0.0.1:{9}
             service:
               extensions: [health_check]
               pipelines:
@@ -79,7 +81,7 @@ internal sealed class TestGateway : IAsyncDisposable
                   level: warn
                 metrics:
                   address: 127.0.0.1:{2}
-            """, grpc, http, metrics, health, Indent(receiverExtra, 4), Indent(processors, 2), writeUrl, Indent(exporterExtra, 4), processorList);
+            """, grpc, http, metrics, health, Indent(receiverExtra, 4), Indent(processors, 2), writeUrl, Indent(exporterExtra, 4), processorList, FreePort.Get());
 
         var config = ConfigLoader.Load(yaml, GatewayComponents.CreateRegistry());
         var host = GatewayHost.Create(config, logging => logging.SetMinimumLevel(LogLevel.Warning));

@@ -19,7 +19,7 @@ namespace PgOtelGateway.Gateway.Export.RemoteWrite;
 /// errors are retried (honouring Retry-After); other 4xx are dropped and counted. The queue is bounded: when it
 /// is full the pipeline refuses the data and the client retries, so nothing accepted is dropped for lack of room.
 /// </summary>
-internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineComponent, IDisposable
+internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineComponent, Admin.IExporterStatus, IDisposable
 {
     private static readonly string UserAgent = "pgotel-gateway/" + (typeof(RemoteWriteExporter).Assembly.GetName().Version?.ToString(3) ?? "0");
 
@@ -33,7 +33,11 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
     private readonly Task[] _senders;
     private readonly CancellationTokenSource _stopping = new();
     private long _pending;
+    private long _sent;
+    private long _failed;
+    private long _dropped;
     private string? _lastError;
+    private DateTimeOffset? _lastErrorTime;
 
     public RemoteWriteExporter(string id, RemoteWriteOptions options, ILogger<RemoteWriteExporter> logger, HttpMessageHandler? handler = null)
     {
@@ -64,6 +68,16 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
 
     /// <summary>The last send error, for the admin API.</summary>
     public string? LastError => _lastError;
+
+    /// <inheritdoc />
+    public Admin.ExporterSnapshot Snapshot() => new(
+        _id, Pending, 0, null, Interlocked.Read(ref _sent), Interlocked.Read(ref _failed), Interlocked.Read(ref _dropped), _lastError, _lastErrorTime);
+
+    private void Failed(string detail)
+    {
+        _lastError = detail;
+        _lastErrorTime = DateTimeOffset.UtcNow;
+    }
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -198,6 +212,7 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
             switch (outcome)
             {
                 case SendOutcome.Sent:
+                    Interlocked.Add(ref _sent, samples);
                     GatewayMetrics.ExporterSentPoints.WithLabels(_id).Inc(samples);
                     if (attempt > 1)
                     {
@@ -206,17 +221,20 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
 
                     return;
                 case SendOutcome.Rejected:
+                    Interlocked.Add(ref _dropped, samples);
                     GatewayMetrics.ExporterDroppedPoints.WithLabels(_id, "rejected").Inc(samples);
-                    _lastError = detail;
+                    Failed(detail);
                     LogRejected(_logger, _id, samples, detail);
                     return;
             }
 
             GatewayMetrics.ExporterFailedSends.WithLabels(_id).Inc();
-            _lastError = detail;
+            Interlocked.Add(ref _failed, samples);
+            Failed(detail);
             var giveUp = !retry.Enabled || (retry.MaxElapsedTime > TimeSpan.Zero && started.Elapsed >= retry.MaxElapsedTime);
             if (giveUp)
             {
+                Interlocked.Add(ref _dropped, samples);
                 GatewayMetrics.ExporterDroppedPoints.WithLabels(_id, "retries_exhausted").Inc(samples);
                 LogGaveUp(_logger, _id, samples, attempt, detail);
                 return;
