@@ -4,7 +4,9 @@ namespace PgOtelGateway.Tests.Common;
 
 /// <summary>
 /// Stops and starts the harness's servers (same port, same data) for fault-injection tests. Tests that use it
-/// belong to <see cref="ServiceFaultCollection"/>, so nothing else runs while a shared server is down.
+/// carry <c>[Trait("Category", ServiceFaultCollection.Category)]</c> and belong to
+/// <see cref="ServiceFaultCollection"/>: scripts/test.sh runs them in a pass of their own, after every other
+/// test, so nothing else talks to a server while it is down.
 /// </summary>
 public static class ServiceControl
 {
@@ -32,10 +34,13 @@ public static class ServiceControl
     }
 }
 
-/// <summary>The xunit collection for tests that stop shared servers: it never runs beside another test.</summary>
+/// <summary>The xunit collection for tests that stop shared servers: its tests run one at a time.</summary>
 [Xunit.CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class ServiceFaultCollection
 {
     /// <summary>The collection's name, for <c>[Collection(ServiceFaultCollection.Name)]</c>.</summary>
     public const string Name = "service faults";
+
+    /// <summary>The trait value scripts/test.sh selects to run these tests in their own pass.</summary>
+    public const string Category = "ServiceFault";
 }

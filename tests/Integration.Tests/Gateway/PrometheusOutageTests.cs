@@ -7,6 +7,7 @@ namespace PgOtelGateway.Integration.Tests.Gateway;
 
 /// <summary>The hot tier is lossless across a Prometheus outage: data waits, then arrives in order, once.</summary>
 [Collection(ServiceFaultCollection.Name)]
+[Trait("Category", ServiceFaultCollection.Category)]
 public sealed class PrometheusOutageTests
 {
     [Fact]

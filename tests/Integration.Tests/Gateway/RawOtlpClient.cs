@@ -156,6 +156,8 @@ internal static class RawOtlpClient
         var request = new ExportMetricsServiceRequest();
         var rm = new ResourceMetrics { Resource = new Resource() };
         rm.Resource.Attributes.Add(new KeyValue { Key = "service.name", Value = new AnyValue { StringValue = "raw-client" } });
+        // Each test's series (target_info too) are its own, whatever other tests write at the same time.
+        rm.Resource.Attributes.Add(new KeyValue { Key = "service.instance.id", Value = new AnyValue { StringValue = metric } });
         var sm = new ScopeMetrics();
         sm.Metrics.Add(new Metric { Name = metric, Gauge = gauge });
         rm.ScopeMetrics.Add(sm);

@@ -116,6 +116,7 @@ public sealed class ServerSmokeTests
 
 /// <summary>The harness can take a server away and bring it back on the same port, for fault tests.</summary>
 [Collection(ServiceFaultCollection.Name)]
+[Trait("Category", ServiceFaultCollection.Category)]
 public sealed class ServiceControlTests
 {
     [Fact]
