@@ -164,8 +164,12 @@ if [ ${#test_args[@]} -gt 0 ]; then
   for project in "${projects[@]}"; do run_tests "$(basename "$project" .csproj)" "$project" "${test_args[@]}"; done
 else
   for project in "${projects[@]}"; do run_tests "$(basename "$project" .csproj)" "$project" --filter "Category!=ServiceFault"; done
-  fault_projects=$(grep -l 'ServiceFaultCollection.Category' tests/*/*/*.cs tests/*/*.cs 2>/dev/null | cut -d/ -f2 | sort -u)
-  for dir in $fault_projects; do run_tests "$dir.faults" "tests/$dir/$dir.csproj" --filter "Category=ServiceFault"; done
+  for project in "${projects[@]}"; do
+    dir=$(dirname "$project")
+    if grep -rqs --include='*.cs' 'Trait("Category", ServiceFaultCollection.Category)' "$dir"; then
+      run_tests "$(basename "$project" .csproj).faults" "$project" --filter "Category=ServiceFault"
+    fi
+  done
 fi
 
 # Count from the TRX files: <Counters total= executed= passed= failed= ... notExecuted= ...>.

@@ -5,7 +5,7 @@ using PgOtelGateway.Shared.Pipeline;
 
 namespace PgOtelGateway.Shared.Processing;
 
-public enum MatchType
+public enum NameMatchType
 {
     Strict,
     Regexp,
@@ -14,7 +14,7 @@ public enum MatchType
 /// <summary>A set of metric names matched strictly or by regular expression (fully anchored).</summary>
 public sealed class MetricNameMatch
 {
-    public MatchType MatchType { get; set; } = MatchType.Strict;
+    public NameMatchType MatchType { get; set; } = NameMatchType.Strict;
 
     public List<string> MetricNames { get; set; } = [];
 }
@@ -38,7 +38,7 @@ public sealed class FilterOptions : IValidatableOptions
     {
         foreach (var (name, match) in new[] { ("include", Metrics.Include), ("exclude", Metrics.Exclude) })
         {
-            if (match?.MatchType != MatchType.Regexp)
+            if (match?.MatchType != NameMatchType.Regexp)
             {
                 continue;
             }
@@ -128,7 +128,7 @@ internal sealed class NameMatcher
 
     public NameMatcher(MetricNameMatch match)
     {
-        if (match.MatchType == MatchType.Strict)
+        if (match.MatchType == NameMatchType.Strict)
         {
             _names = new HashSet<string>(match.MetricNames, StringComparer.Ordinal);
         }
@@ -138,7 +138,7 @@ internal sealed class NameMatcher
         }
     }
 
-    public NameMatcher(string pattern, MatchType type)
+    public NameMatcher(string pattern, NameMatchType type)
         : this(new MetricNameMatch { MatchType = type, MetricNames = [pattern] })
     {
     }

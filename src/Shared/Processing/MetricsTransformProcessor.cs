@@ -46,7 +46,7 @@ public sealed class MetricTransform
     [ConfigRequired]
     public string Include { get; set; } = "";
 
-    public MatchType MatchType { get; set; } = MatchType.Strict;
+    public NameMatchType MatchType { get; set; } = NameMatchType.Strict;
 
     public TransformAction Action { get; set; } = TransformAction.Update;
 

@@ -46,7 +46,7 @@ public sealed class BadInputStatusTests
             "too_large" or "gzip_bomb" or "zstd_bomb" => ("max_request_size: 1MiB", "", ""),
             "no_token" or "wrong_token" => ("auth:\n  bearer_token: s3cret-token", "", ""),
             "rate_limited" => ("rate_limiting:\n  requests_per_second: 0.01\n  burst: 2", "", ""),
-            "over_point_limits" => ("limits:\n  max_attributes: 3\n  max_label_value_bytes: 16", "", ""),
+            "over_point_limits" => ("limits:\n  max_attributes: 4\n  max_label_value_bytes: 64", "", ""),
             "memory_limit" => ("", "memory_limiter:\n  check_interval: 100ms\n  limit_mib: 1\n  spike_limit_mib: 0", "memory_limiter, "),
             _ => ("", "", ""),
         };
@@ -98,7 +98,7 @@ public sealed class BadInputStatusTests
                 {
                     if (i == 1)
                     {
-                        p.Attributes.Add(new OpenTelemetry.Proto.Common.V1.KeyValue { Key = "long", Value = new() { StringValue = new string('x', 17) } });
+                        p.Attributes.Add(new OpenTelemetry.Proto.Common.V1.KeyValue { Key = "long", Value = new() { StringValue = new string('x', 65) } });
                     }
                     else if (i == 2)
                     {

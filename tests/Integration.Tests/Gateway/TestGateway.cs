@@ -39,6 +39,21 @@ internal sealed class TestGateway : IAsyncDisposable
     /// </summary>
     public static async Task<TestGateway> StartAsync(string receiverExtra = "", string processors = "", string processorList = "", string exporterExtra = "")
     {
+        // A port found free can be taken by a parallel test before we bind it; then try other ports.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await TryStartAsync(receiverExtra, processors, processorList, exporterExtra);
+            }
+            catch (IOException ex) when (attempt < 5 && ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+            {
+            }
+        }
+    }
+
+    private static async Task<TestGateway> TryStartAsync(string receiverExtra, string processors, string processorList, string exporterExtra)
+    {
         int grpc = FreePort.Get(), http = FreePort.Get(), metrics = FreePort.Get(), health = FreePort.Get();
         var writeUrl = new Uri(TestEnvironment.PrometheusUrl, "api/v1/write");
         var yaml = string.Format(CultureInfo.InvariantCulture, """
@@ -85,7 +100,16 @@ internal sealed class TestGateway : IAsyncDisposable
 
         var config = ConfigLoader.Load(yaml, GatewayComponents.CreateRegistry());
         var host = GatewayHost.Create(config, logging => logging.SetMinimumLevel(LogLevel.Warning));
-        await host.StartAsync(CancellationToken.None).WaitAsync(TestTimeouts.Short);
+        try
+        {
+            await host.StartAsync(CancellationToken.None).WaitAsync(TestTimeouts.Short);
+        }
+        catch
+        {
+            await host.DisposeAsync();
+            throw;
+        }
+
         return new TestGateway(host, grpc, http, metrics, health);
     }
 
