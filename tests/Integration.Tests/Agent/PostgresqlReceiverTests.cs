@@ -152,12 +152,19 @@ public sealed class PostgresqlReceiverTests
         await first.ExecuteAsync("CREATE TABLE t (id int); INSERT INTO t VALUES (1)");
         await second.ExecuteAsync("CREATE TABLE t (id int); INSERT INTO t VALUES (1)");
         var app = UniqueName.For();
+
+        // Its own monitoring role: other agent tests share pgotel_monitor and its CONNECTION LIMIT, and a
+        // connection refused for the role would show here as a reconnect.
+        var role = UniqueName.For("monitor");
+        await PostgresAdmin.ExecuteAsync(Pg.PrimarySuperuser(), $"CREATE ROLE {role} LOGIN PASSWORD 'pw-{role}' CONNECTION LIMIT 10 IN ROLE pg_monitor");
         var options = Options(first.Name, extra: $"""
                 application_name: {app}
                 databases: [{first.Name}, {second.Name}]
                 connection_pool:
                   max_open_conns: 3
             """);
+        options.Username = role;
+        options.Password = "pw-" + role;
         await using var receiver = new PostgresqlReceiver(options, new NullSink(), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, TimeProvider.System);
         await receiver.ScrapeOnceAsync(CancellationToken.None).WaitAsync(TestTimeouts.Short);
         var sessionsAfterFirst = await Sessions(first.Name, second.Name);
@@ -175,6 +182,8 @@ public sealed class PostgresqlReceiverTests
         Assert.Equal(openedAfterFirst, receiver.Scrapers[0].SessionsOpened);
         Assert.Equal(sessionsAfterFirst, await Sessions(first.Name, second.Name));
         Assert.InRange(mostBackends, 1, 3);
+        await receiver.DisposeAsync();
+        await PostgresAdmin.ExecuteAsync(Pg.PrimarySuperuser(), $"DROP ROLE {role}");
     }
 
     [Fact]

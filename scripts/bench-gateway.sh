@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Gateway throughput into a real Prometheus, measured from /proc: OTLP/gRPC (zstd) at 1,000-point requests of
+# PostgreSQL-shaped data → gateway (batch → remote write) → Prometheus. Two runs, each with a fresh gateway:
+#   1. as fast as the gateway accepts, for points per CPU-second of the gateway process;
+#   2. at a fixed 70,000 points/s, for the gateway's peak RSS (VmHWM) at that rate.
+#   bash scripts/bench-gateway.sh [--seconds N] [--write-docs]
+set -euo pipefail
+PGOTEL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export PGOTEL_ROOT
+cd "$PGOTEL_ROOT"
+seconds=30 write_docs=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --seconds) seconds=$2; shift ;;
+    --write-docs) write_docs=1 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+# shellcheck source=lib/services.sh
+. "$PGOTEL_ROOT/scripts/lib/services.sh"
+svc_install
+PGOTEL_RUN_DIR=$(mktemp -d /tmp/pgotel-bench.XXXXXX)
+export PGOTEL_RUN_DIR
+mkdir -p "$PGOTEL_RUN_DIR/logs" "$PGOTEL_RUN_DIR/pids"
+: >"$PGOTEL_RUN_DIR/ports"
+trap 'svc_kill gateway; svc_stop_all; rm -rf "$PGOTEL_RUN_DIR"' EXIT
+dotnet build PgOtelGateway.sln -c Release -v quiet -nologo >/dev/null
+PROMETHEUS_PORT=$(svc_free_port)
+export PROMETHEUS_PORT
+svc_start prometheus
+ticks=$(getconf CLK_TCK)
+
+run() { # label, extra loadgen args...
+  local label=$1
+  shift
+  local grpc metrics health
+  grpc=$(svc_free_port) metrics=$(svc_free_port) health=$(svc_free_port)
+  cat >"$PGOTEL_RUN_DIR/gateway.yaml" <<YAML
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:$grpc
+    rate_limiting:
+      enabled: false
+processors:
+  batch:
+    send_batch_size: 8192
+    timeout: 200ms
+exporters:
+  prometheusremotewrite:
+    endpoint: http://127.0.0.1:$PROMETHEUS_PORT/api/v1/write
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:$health
+gateway:
+  admin:
+    endpoint: ""
+service:
+  extensions: [health_check]
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [prometheusremotewrite]
+  telemetry:
+    logs:
+      level: warn
+    metrics:
+      address: 127.0.0.1:$metrics
+YAML
+  svc_spawn gateway dotnet "$PGOTEL_ROOT/src/Gateway/bin/Release/net10.0/PgOtelGateway.Gateway.dll" --config "$PGOTEL_RUN_DIR/gateway.yaml"
+  svc_wait_for gateway 60 curl -fsS "http://127.0.0.1:$health/ready"
+  local pid cpu0 cpu1 out
+  pid=$(cat "$PGOTEL_RUN_DIR/pids/gateway.pid")
+  # Warm up the JIT and the connections, then measure.
+  dotnet "$PGOTEL_ROOT/tests/LoadGen/bin/Release/net10.0/pgotel-loadgen.dll" --endpoint "http://127.0.0.1:$grpc" --seconds 5 "$@" >/dev/null
+  cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  out=$(dotnet "$PGOTEL_ROOT/tests/LoadGen/bin/Release/net10.0/pgotel-loadgen.dll" --endpoint "http://127.0.0.1:$grpc" --seconds "$seconds" "$@")
+  sleep 3 # let the exporter drain what it holds
+  cpu1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  local hwm sent
+  hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+  sent=$(curl -fsS "http://127.0.0.1:$metrics/metrics" | awk '/^pgotel_exporter_sent_points_total/ {s += $NF} END {print s + 0}')
+  svc_kill gateway
+  python3 - "$label" "$out" "$cpu0" "$cpu1" "$ticks" "$hwm" "$sent" <<'PY'
+import sys
+label, out, cpu0, cpu1, ticks, hwm, sent = sys.argv[1:]
+f = dict(kv.split("=") for kv in out.split())
+cpu = (float(cpu1) - float(cpu0)) / float(ticks)
+acc = float(f["accepted_points"])
+print(f"{label}: accepted {acc:,.0f} points in {float(f['seconds']):.1f} s = {float(f['accepted_per_s']):,.0f} points/s; "
+      f"gateway CPU {cpu:.1f} s = {acc / cpu if cpu else 0:,.0f} points per CPU-second, {cpu / acc * 1e6 if acc else 0:.2f} CPU-s per million points; "
+      f"peak RSS {int(hwm) / 1024:.0f} MiB; refused {f['refused_points']}; latency p50 {f['p50'] if 'p50' in f else f['latency_ms_p50']} ms p99 {f['p99']} ms; samples delivered to Prometheus {float(sent):,.0f}")
+PY
+}
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(dotnet --version) SDK"
+run "max rate" --concurrency 4 --points-per-request 1000 --instances 50 | tee "$PGOTEL_RUN_DIR/max.txt"
+run "70k/s" --concurrency 4 --points-per-request 1000 --instances 50 --rate 70000 | tee "$PGOTEL_RUN_DIR/70k.txt"
+if [ "$write_docs" = 1 ]; then
+  python3 - "$PGOTEL_ROOT/docs/benchmarks.md" "$PGOTEL_RUN_DIR/max.txt" "$PGOTEL_RUN_DIR/70k.txt" "$(nproc)" <<'PY'
+import sys, datetime
+doc, a, b, cores = sys.argv[1:]
+section = ["## Gateway throughput into Prometheus (scripts/bench-gateway.sh)", "",
+    f"Run {datetime.date.today()} on this {cores}-core machine, load tool, gateway and Prometheus sharing it:", "",
+    "```", open(a).read().strip(), open(b).read().strip(), "```", ""]
+text = open(doc).read() if __import__("os").path.exists(doc) else "# Benchmarks\n\n"
+start = text.find("## Gateway throughput into Prometheus")
+if start >= 0:
+    end = text.find("\n## ", start + 5)
+    text = text[:start] + "\n".join(section) + (text[end + 1:] if end >= 0 else "")
+else:
+    text = text.rstrip() + "\n\n" + "\n".join(section)
+open(doc, "w").write(text)
+PY
+fi
