@@ -16,6 +16,10 @@ internal static class AgentMetrics
     public static readonly Counter Scrapes = Metrics.CreateCounter(
         "pgotel_agent_scrapes_total", "Scrapes run, by instance.", new CounterConfiguration { LabelNames = ["instance"] });
 
+    public static readonly Counter SkippedScrapes = Metrics.CreateCounter(
+        "pgotel_agent_skipped_scrapes_total", "Intervals skipped because the previous scrape of the instance was still running.",
+        new CounterConfiguration { LabelNames = ["instance"] });
+
     public static readonly Counter SessionsOpened = Metrics.CreateCounter(
         "pgotel_agent_sessions_opened_total", "PostgreSQL sessions the agent opened (steady state: no new ones per scrape).",
         new CounterConfiguration { LabelNames = ["instance"] });

@@ -17,6 +17,7 @@ internal sealed partial class PostgresqlReceiver : IPipelineComponent, IAsyncDis
     private readonly TimeProvider _time;
     private readonly List<PostgresqlScraper> _scrapers = [];
     private readonly CancellationTokenSource _stopping = new();
+    private readonly Dictionary<PostgresqlScraper, Task> _inFlight = [];
     private Task? _loop;
 
     public PostgresqlReceiver(PostgresqlReceiverOptions options, IMetricsConsumer next, ILoggerFactory loggers, TimeProvider time)
@@ -75,7 +76,16 @@ internal sealed partial class PostgresqlReceiver : IPipelineComponent, IAsyncDis
                 last = at;
                 foreach (var scraper in _scrapers)
                 {
-                    _ = ScrapeAndSendAsync(scraper, at, stopping);
+                    // A scrape still running from the last boundary keeps its turn: starting another would let
+                    // the newer samples overtake the older ones on the way to Prometheus.
+                    if (_inFlight.TryGetValue(scraper, out var running) && !running.IsCompleted)
+                    {
+                        AgentMetrics.SkippedScrapes.WithLabels(scraper.Instance).Inc();
+                        LogSkipped(_logger, scraper.Instance);
+                        continue;
+                    }
+
+                    _inFlight[scraper] = ScrapeAndSendAsync(scraper, at, stopping);
                 }
 
                 // Sleep to the next boundary: scrapes stay on the grid however long each took.
@@ -127,6 +137,9 @@ internal sealed partial class PostgresqlReceiver : IPipelineComponent, IAsyncDis
 
         _stopping.Dispose();
     }
+
+    [LoggerMessage(EventId = 3102, Level = LogLevel.Warning, Message = "The scrape of {Instance} is still running at the next interval; this interval is skipped.")]
+    private static partial void LogSkipped(ILogger logger, string instance);
 
     [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "The scrape of {Instance} could not be handed to the pipeline: {Reason}")]
     private static partial void LogHandOffFailed(ILogger logger, string instance, string reason);

@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using OpenTelemetry.Proto.Collector.Metrics.V1;
 using PgOtelGateway.Shared.Configuration;
 using PgOtelGateway.Shared.Pipeline;
@@ -43,7 +44,11 @@ public sealed class BatchProcessor : IMetricsConsumer, IPipelineComponent, IDisp
     private readonly IMetricsConsumer _next;
     private readonly TimeProvider _time;
     private readonly object _lock = new();
-    private readonly SemaphoreSlim _sending = new(1, 1);
+
+    // Batches leave through one loop, in the order they were closed: per-series time order depends on it.
+    private readonly Channel<List<(ExportMetricsServiceRequest Request, TaskCompletionSource Done)>> _closed =
+        Channel.CreateUnbounded<List<(ExportMetricsServiceRequest Request, TaskCompletionSource Done)>>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Task _sender;
     private readonly ITimer _timer;
     private List<(ExportMetricsServiceRequest Request, TaskCompletionSource Done)> _pending = [];
     private int _pendingPoints;
@@ -55,13 +60,13 @@ public sealed class BatchProcessor : IMetricsConsumer, IPipelineComponent, IDisp
         _next = next;
         _time = time;
         var tick = TimeSpan.FromMilliseconds(Math.Max(10, options.Timeout.TotalMilliseconds / 4));
+        _sender = Task.Run(SendLoopAsync);
         _timer = time.CreateTimer(_ => OnTimer(), null, tick, tick);
     }
 
     public Task ConsumeAsync(ExportMetricsServiceRequest request, CancellationToken cancellationToken)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        List<(ExportMetricsServiceRequest, TaskCompletionSource)>? full = null;
         lock (_lock)
         {
             if (_pending.Count == 0)
@@ -73,13 +78,8 @@ public sealed class BatchProcessor : IMetricsConsumer, IPipelineComponent, IDisp
             _pendingPoints += MetricsCounting.DataPoints(request);
             if (_pendingPoints >= _options.SendBatchSize)
             {
-                full = TakePending();
+                Close();
             }
-        }
-
-        if (full is not null)
-        {
-            _ = SendAsync(full);
         }
 
         return done.Task;
@@ -87,32 +87,45 @@ public sealed class BatchProcessor : IMetricsConsumer, IPipelineComponent, IDisp
 
     private void OnTimer()
     {
-        List<(ExportMetricsServiceRequest, TaskCompletionSource)>? due = null;
         lock (_lock)
         {
             if (_pending.Count > 0 && _time.GetElapsedTime(_oldest) >= _options.Timeout)
             {
-                due = TakePending();
+                Close();
             }
-        }
-
-        if (due is not null)
-        {
-            _ = SendAsync(due);
         }
     }
 
-    private List<(ExportMetricsServiceRequest, TaskCompletionSource)> TakePending()
+    /// <summary>Closes the pending batch and queues it for sending; called under the lock, so order is kept.</summary>
+    private void Close()
     {
-        var taken = _pending;
+        if (_pending.Count == 0)
+        {
+            return;
+        }
+
+        if (!_closed.Writer.TryWrite(_pending))
+        {
+            foreach (var (_, done) in _pending)
+            {
+                done.TrySetException(new PipelineRefusedException(RefusalReason.ShuttingDown, "the batch processor has stopped", TimeSpan.FromSeconds(1)));
+            }
+        }
+
         _pending = [];
         _pendingPoints = 0;
-        return taken;
+    }
+
+    private async Task SendLoopAsync()
+    {
+        await foreach (var batch in _closed.Reader.ReadAllAsync().ConfigureAwait(false))
+        {
+            await SendAsync(batch).ConfigureAwait(false);
+        }
     }
 
     private async Task SendAsync(List<(ExportMetricsServiceRequest Request, TaskCompletionSource Done)> batch)
     {
-        await _sending.WaitAsync().ConfigureAwait(false);
         try
         {
             var merged = new ExportMetricsServiceRequest();
@@ -138,35 +151,24 @@ public sealed class BatchProcessor : IMetricsConsumer, IPipelineComponent, IDisp
                 done.TrySetException(ex);
             }
         }
-        finally
-        {
-            _sending.Release();
-        }
     }
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        List<(ExportMetricsServiceRequest, TaskCompletionSource)> rest;
         lock (_lock)
         {
-            rest = TakePending();
+            Close();
+            _closed.Writer.TryComplete();
         }
 
-        if (rest.Count > 0)
-        {
-            await SendAsync(rest).WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        // Wait for a send already under way.
-        await _sending.WaitAsync(cancellationToken).ConfigureAwait(false);
-        _sending.Release();
+        await _sender.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public void Dispose()
     {
         _timer.Dispose();
-        _sending.Dispose();
+        _closed.Writer.TryComplete();
     }
 }

@@ -12,8 +12,9 @@ internal sealed class TestGateway : IAsyncDisposable
 {
     private readonly GatewayHost _host;
 
-    private TestGateway(GatewayHost host, int grpc, int http, int metrics, int health)
+    private TestGateway(GatewayHost host, int grpc, int http, int metrics, int health, int admin)
     {
+        AdminPort = admin;
         _host = host;
         GrpcPort = grpc;
         HttpPort = http;
@@ -28,6 +29,8 @@ internal sealed class TestGateway : IAsyncDisposable
     public int MetricsPort { get; }
 
     public int HealthPort { get; }
+
+    public int AdminPort { get; }
 
     public Uri GrpcUrl => new($"http://127.0.0.1:{GrpcPort}");
 
@@ -54,7 +57,7 @@ internal sealed class TestGateway : IAsyncDisposable
 
     private static async Task<TestGateway> TryStartAsync(string receiverExtra, string processors, string processorList, string exporterExtra)
     {
-        int grpc = FreePort.Get(), http = FreePort.Get(), metrics = FreePort.Get(), health = FreePort.Get();
+        int grpc = FreePort.Get(), http = FreePort.Get(), metrics = FreePort.Get(), health = FreePort.Get(), admin = FreePort.Get();
         var writeUrl = new Uri(TestEnvironment.PrometheusUrl, "api/v1/write");
         var yaml = string.Format(CultureInfo.InvariantCulture, """
             receivers:
@@ -96,7 +99,7 @@ internal sealed class TestGateway : IAsyncDisposable
                   level: warn
                 metrics:
                   address: 127.0.0.1:{2}
-            """, grpc, http, metrics, health, Indent(receiverExtra, 4), Indent(processors, 2), writeUrl, Indent(exporterExtra, 4), processorList, FreePort.Get());
+            """, grpc, http, metrics, health, Indent(receiverExtra, 4), Indent(processors, 2), writeUrl, Indent(exporterExtra, 4), processorList, admin);
 
         var config = ConfigLoader.Load(yaml, GatewayComponents.CreateRegistry());
         var host = GatewayHost.Create(config, logging => logging.SetMinimumLevel(LogLevel.Warning));
@@ -110,7 +113,7 @@ internal sealed class TestGateway : IAsyncDisposable
             throw;
         }
 
-        return new TestGateway(host, grpc, http, metrics, health);
+        return new TestGateway(host, grpc, http, metrics, health, admin);
     }
 
     private static string Indent(string fragment, int spaces)
@@ -129,6 +132,22 @@ internal sealed class TestGateway : IAsyncDisposable
     {
         using var http = new HttpClient { Timeout = TestTimeouts.Short };
         return await http.GetStringAsync(new Uri($"http://127.0.0.1:{MetricsPort}/metrics"));
+    }
+
+    /// <summary>This gateway's exporter counters from its admin API (self-metrics are shared by every gateway in the process).</summary>
+    public async Task<(long Sent, long Failed, long Dropped)> ExporterCountsAsync(string exporter = "prometheusremotewrite")
+    {
+        using var http = new HttpClient { Timeout = TestTimeouts.Short };
+        using var doc = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(new Uri($"http://127.0.0.1:{AdminPort}/api/v1/exporters")));
+        foreach (var e in doc.RootElement.GetProperty("exporters").EnumerateArray())
+        {
+            if (e.GetProperty("name").GetString() == exporter)
+            {
+                return (e.GetProperty("sent_points").GetInt64(), e.GetProperty("failed_points").GetInt64(), e.GetProperty("dropped_points").GetInt64());
+            }
+        }
+
+        throw new InvalidOperationException($"exporter {exporter} is not in the admin API's list");
     }
 
     public async ValueTask DisposeAsync()
