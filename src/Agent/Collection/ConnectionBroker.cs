@@ -28,6 +28,28 @@ internal sealed class ConnectionBroker : IAsyncDisposable
     /// <summary>New sessions opened so far (for tests and the agent's metrics).</summary>
     public long Opened { get; private set; }
 
+    /// <summary>Sessions closed so far, by why: broken, expired, evicted (to make room), surplus (over max_idle_conns).</summary>
+    public IReadOnlyDictionary<string, long> ClosedByReason
+    {
+        get
+        {
+            lock (_closed)
+            {
+                return new Dictionary<string, long>(_closed);
+            }
+        }
+    }
+
+    private readonly Dictionary<string, long> _closed = [];
+
+    private void CountClose(string reason)
+    {
+        lock (_closed)
+        {
+            _closed[reason] = _closed.GetValueOrDefault(reason) + 1;
+        }
+    }
+
     /// <summary>A connection to <paramref name="database"/>; give it back with <see cref="Release"/>.</summary>
     public async Task<NpgsqlConnection> AcquireAsync(string database, CancellationToken cancellationToken)
     {
@@ -54,6 +76,7 @@ internal sealed class ConnectionBroker : IAsyncDisposable
 
             if (evict is not null)
             {
+                CountClose("expired");
                 await evict.DisposeAsync().ConfigureAwait(false);
                 _slots.Release();
                 continue;
@@ -93,6 +116,7 @@ internal sealed class ConnectionBroker : IAsyncDisposable
     {
         if (broken || connection.FullState != System.Data.ConnectionState.Open)
         {
+            CountClose(broken ? "broken" : "not_open:" + connection.FullState);
             connection.Dispose();
             _slots.Release();
             return;
@@ -111,6 +135,7 @@ internal sealed class ConnectionBroker : IAsyncDisposable
 
         if (surplus is not null)
         {
+            CountClose("surplus");
             surplus.Dispose();
             _slots.Release();
         }
@@ -137,6 +162,7 @@ internal sealed class ConnectionBroker : IAsyncDisposable
 
         foreach (var connection in closing)
         {
+            CountClose("expired");
             connection.Dispose();
             _slots.Release();
         }
@@ -159,6 +185,7 @@ internal sealed class ConnectionBroker : IAsyncDisposable
             _idle.RemoveLast();
         }
 
+        CountClose("evicted");
         await victim.DisposeAsync().ConfigureAwait(false);
         _slots.Release();
         return true;

@@ -46,6 +46,9 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
     /// <summary>Sessions this scraper opened since it started (steady state: none per scrape).</summary>
     public long SessionsOpened => _broker.Opened;
 
+    /// <summary>Sessions closed, by reason (for diagnosis).</summary>
+    public IReadOnlyDictionary<string, long> SessionsClosed => _broker.ClosedByReason;
+
     /// <summary>Scrapes once; <paramref name="time"/> is the interval boundary every point is stamped with.</summary>
     public async Task<ResourceMetrics> ScrapeAsync(DateTimeOffset time, CancellationToken cancellationToken)
     {
