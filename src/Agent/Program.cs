@@ -5,6 +5,7 @@ using PgOtelGateway.Agent.Configuration;
 using PgOtelGateway.Agent.Hosting;
 using PgOtelGateway.Shared.Cli;
 using PgOtelGateway.Shared.Configuration;
+using PgOtelGateway.Shared.Hosting;
 using PgOtelGateway.Shared.Otlp;
 
 namespace PgOtelGateway.Agent;
@@ -53,7 +54,7 @@ internal static class Program
     /// <summary>One scrape of every postgresql receiver, printed as OTLP/JSON on stdout (logs on stderr).</summary>
     private static async Task<int> CollectOnceAsync(PipelineConfig config)
     {
-        using var loggers = LoggerFactory.Create(b => AgentHost.ConfigureLogging(b, config.Service.Telemetry.Logs));
+        using var loggers = LoggerFactory.Create(b => LogSetup.Configure(b, config.Service.Telemetry.Logs, toStandardError: true));
         var receivers = config.Receivers.Values.Where(r => r.Type == "postgresql").ToList();
         if (receivers.Count == 0)
         {

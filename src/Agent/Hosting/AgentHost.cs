@@ -1,4 +1,3 @@
-using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -10,6 +9,7 @@ using PgOtelGateway.Agent.Configuration;
 using PgOtelGateway.Agent.Export;
 using PgOtelGateway.Shared.Configuration;
 using PgOtelGateway.Shared.Export;
+using PgOtelGateway.Shared.Hosting;
 using PgOtelGateway.Shared.Pipeline;
 using PgOtelGateway.Shared.Processing;
 using Prometheus;
@@ -43,7 +43,7 @@ internal sealed partial class AgentHost : IAsyncDisposable
     private AgentHost(PipelineConfig config, Action<ILoggingBuilder>? configureLogging)
     {
         var builder = WebApplication.CreateSlimBuilder();
-        ConfigureLogging(builder.Logging, config.Service.Telemetry.Logs);
+        LogSetup.Configure(builder.Logging, config.Service.Telemetry.Logs, toStandardError: true);
         configureLogging?.Invoke(builder.Logging);
         var health = config.Extensions.TryGetValue("health_check", out var hc) && config.Service.Extensions.Contains("health_check")
             ? hc.OptionsAs<AgentHealthCheckOptions>() : null;
@@ -54,12 +54,12 @@ internal sealed partial class AgentHost : IAsyncDisposable
             kestrel.AddServerHeader = false;
             if (config.Service.Telemetry.Metrics.Address.Length > 0)
             {
-                kestrel.Listen(Parse(config.Service.Telemetry.Metrics.Address), lo => metricsListen = lo);
+                kestrel.Listen(ListenAddress.Parse(config.Service.Telemetry.Metrics.Address, "service.telemetry.metrics.address"), lo => metricsListen = lo);
             }
 
             if (health is not null)
             {
-                kestrel.Listen(Parse(health.Endpoint), lo => healthListen = lo);
+                kestrel.Listen(ListenAddress.Parse(health.Endpoint, "extensions.health_check.endpoint"), lo => healthListen = lo);
             }
         });
         _app = builder.Build();
@@ -108,7 +108,7 @@ internal sealed partial class AgentHost : IAsyncDisposable
                 sinks.Add(exporter);
             }
 
-            var (head, stages) = AgentComponents.Processors().Build([.. pipeline.Processors.Select(p => config.Processors[p])], new FanOut(sinks), context);
+            var (head, stages) = AgentComponents.Processors().Build([.. pipeline.Processors.Select(p => config.Processors[p])], new FanOutConsumer(sinks), context);
             _processors.AddRange(stages);
             foreach (var r in pipeline.Receivers)
             {
@@ -124,7 +124,7 @@ internal sealed partial class AgentHost : IAsyncDisposable
         foreach (var (id, list) in heads)
         {
             var c = config.Receivers[id];
-            var next = list.Count == 1 ? list[0] : new FanOut(list);
+            var next = list.Count == 1 ? list[0] : new FanOutConsumer(list);
             _receivers.Add(c.Type switch
             {
                 "postgresql" => new PostgresqlReceiver(c.OptionsAs<PostgresqlReceiverOptions>(), next, loggers, TimeProvider.System),
@@ -211,52 +211,6 @@ internal sealed partial class AgentHost : IAsyncDisposable
         {
             context.Response.StatusCode = 404;
         }
-    }
-
-    private static IPEndPoint Parse(string address)
-    {
-        var colon = address.LastIndexOf(':');
-        var host = address[..colon].Trim('[', ']');
-        var port = int.Parse(address.AsSpan(colon + 1), System.Globalization.CultureInfo.InvariantCulture);
-        var ip = host is "" or "0.0.0.0" or "*" ? IPAddress.Any : host == "localhost" ? IPAddress.Loopback : IPAddress.Parse(host);
-        return new IPEndPoint(ip, port);
-    }
-
-    internal static void ConfigureLogging(ILoggingBuilder logging, LogsTelemetryOptions options)
-    {
-        logging.ClearProviders();
-        if (options.Encoding == "console")
-        {
-            logging.AddSimpleConsole(o => o.SingleLine = true);
-        }
-        else
-        {
-            logging.AddJsonConsole(o =>
-            {
-                o.UseUtcTimestamp = true;
-                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
-            });
-        }
-
-        // Logs go to stderr so stdout stays clean for collect-once.
-        logging.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-        logging.SetMinimumLevel(options.Level.ToLowerInvariant() switch
-        {
-            "debug" => LogLevel.Debug,
-            "warn" or "warning" => LogLevel.Warning,
-            "error" => LogLevel.Error,
-            _ => LogLevel.Information,
-        });
-        logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
-    }
-
-    private sealed class FanOut(IReadOnlyList<IMetricsConsumer> consumers) : IMetricsConsumer
-    {
-        public Task ConsumeAsync(OpenTelemetry.Proto.Collector.Metrics.V1.ExportMetricsServiceRequest request, CancellationToken cancellationToken) =>
-            consumers.Count == 1
-                ? consumers[0].ConsumeAsync(request, cancellationToken)
-                : Task.WhenAll(consumers.Select((c, i) => c.ConsumeAsync(i == consumers.Count - 1 ? request : request.Clone(), cancellationToken)));
     }
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Agent is running: {Receivers} receivers, {Exporters} exporters.")]

@@ -1,4 +1,4 @@
-using PgOtelGateway.Gateway.Hosting;
+using PgOtelGateway.Shared.Hosting;
 using PgOtelGateway.Shared.Configuration;
 
 namespace PgOtelGateway.Gateway.Admin;

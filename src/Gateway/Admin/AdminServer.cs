@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using PgOtelGateway.Gateway.Hosting;
+using PgOtelGateway.Shared.Hosting;
 using PgOtelGateway.Shared.Pipeline;
 
 namespace PgOtelGateway.Gateway.Admin;

@@ -15,6 +15,7 @@ using PgOtelGateway.Gateway.Export.RemoteWrite;
 using PgOtelGateway.Gateway.Ingest;
 using PgOtelGateway.Shared.Compression;
 using PgOtelGateway.Shared.Configuration;
+using PgOtelGateway.Shared.Hosting;
 using PgOtelGateway.Shared.Pipeline;
 using PgOtelGateway.Shared.Processing;
 using Prometheus;
@@ -45,7 +46,7 @@ internal sealed partial class GatewayHost : IAsyncDisposable
         _config = config;
         Options = config.Section<GatewayOptions>("gateway");
         var builder = WebApplication.CreateSlimBuilder();
-        ConfigureLogging(builder.Logging, config.Service.Telemetry.Logs);
+        LogSetup.Configure(builder.Logging, config.Service.Telemetry.Logs);
         configureLogging?.Invoke(builder.Logging);
 
         var otlpReceivers = config.Receivers.Values.Where(r => r.Type == "otlp").ToList();
@@ -419,34 +420,6 @@ internal sealed partial class GatewayHost : IAsyncDisposable
                 };
             }
         });
-    }
-
-    private static void ConfigureLogging(ILoggingBuilder logging, LogsTelemetryOptions options)
-    {
-        logging.ClearProviders();
-        if (options.Encoding == "console")
-        {
-            logging.AddSimpleConsole(o => o.SingleLine = true);
-        }
-        else
-        {
-            logging.AddJsonConsole(o =>
-            {
-                o.UseUtcTimestamp = true;
-                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
-            });
-        }
-
-        logging.SetMinimumLevel(options.Level.ToLowerInvariant() switch
-        {
-            "debug" => LogLevel.Debug,
-            "warn" or "warning" => LogLevel.Warning,
-            "error" => LogLevel.Error,
-            _ => LogLevel.Information,
-        });
-        logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        logging.AddFilter("Grpc.AspNetCore", LogLevel.Warning);
-        logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
     }
 
     private sealed class DiscardConsumer : IMetricsConsumer

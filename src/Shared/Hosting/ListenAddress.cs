@@ -1,11 +1,12 @@
 using System.Globalization;
 using System.Net;
 
-namespace PgOtelGateway.Gateway.Hosting;
+namespace PgOtelGateway.Shared.Hosting;
 
 /// <summary>Parses <c>host:port</c> listen addresses (<c>0.0.0.0:4317</c>, <c>:8888</c>, <c>localhost:0</c>, <c>[::]:4317</c>).</summary>
-internal static class ListenAddress
+public static class ListenAddress
 {
+    /// <summary>Parses an address; throws <see cref="FormatException"/> naming <paramref name="key"/>.</summary>
     public static IPEndPoint Parse(string address, string key)
     {
         var colon = address.LastIndexOf(':');

@@ -1,16 +1,17 @@
 using Google.Protobuf;
 using OpenTelemetry.Proto.Collector.Metrics.V1;
-using PgOtelGateway.Shared.Pipeline;
 
-namespace PgOtelGateway.Gateway.Hosting;
+
+namespace PgOtelGateway.Shared.Pipeline;
 
 /// <summary>
 /// Hands a request to several consumers (exporters of one pipeline, or pipelines sharing a receiver). Each gets
 /// its own copy, because consumers own and may change what they are given; the data counts as accepted only
 /// when all of them accepted it.
 /// </summary>
-internal sealed class FanOutConsumer(IReadOnlyList<IMetricsConsumer> consumers) : IMetricsConsumer
+public sealed class FanOutConsumer(IReadOnlyList<IMetricsConsumer> consumers) : IMetricsConsumer
 {
+    /// <inheritdoc />
     public async Task ConsumeAsync(ExportMetricsServiceRequest request, CancellationToken cancellationToken)
     {
         if (consumers.Count == 1)
