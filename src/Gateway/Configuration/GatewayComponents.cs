@@ -43,4 +43,7 @@ internal sealed class GatewayOptions
 
     /// <summary>The admin API and status page (<c>gateway.admin</c>).</summary>
     public Admin.AdminOptions Admin { get; set; } = new();
+
+    /// <summary>The durable queue between the processors and the exporters (<c>gateway.queue</c>).</summary>
+    public Queue.QueueOptions Queue { get; set; } = new();
 }

@@ -13,6 +13,7 @@ using PgOtelGateway.Gateway.Configuration;
 using PgOtelGateway.Shared.Export;
 using PgOtelGateway.Gateway.Export.RemoteWrite;
 using PgOtelGateway.Gateway.Ingest;
+using PgOtelGateway.Gateway.Queue;
 using PgOtelGateway.Shared.Compression;
 using PgOtelGateway.Shared.Configuration;
 using PgOtelGateway.Shared.Hosting;
@@ -33,6 +34,7 @@ internal sealed partial class GatewayHost : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly List<(string Id, IMetricsConsumer Consumer)> _exporters = [];
     private readonly List<IMetricsConsumer> _processors = [];
+    private readonly List<DurableQueue> _queues = [];
     private readonly List<(string Id, OtlpIngest Ingest, ListenOptions? Grpc, ListenOptions? Http)> _receivers = [];
     private readonly ListenOptions? _metricsListen;
     private readonly ListenOptions? _healthListen;
@@ -133,7 +135,7 @@ internal sealed partial class GatewayHost : IAsyncDisposable
         _admin = AdminServer.CreateIfEnabled(Options.Admin, AdminSources.For(
             config,
             new ConfigPipelineStatus(Options.Id, config, () => Ready),
-            exporters: [.. _exporters.Select(e => e.Consumer).OfType<IExporterStatus>()],
+            exporters: [.. _exporters.Select(e => (IExporterStatus)new QueuedExporterStatus(e.Id, e.Consumer, _queues))],
             instances: _instances), loggerFactory);
     }
 
@@ -173,7 +175,7 @@ internal sealed partial class GatewayHost : IAsyncDisposable
 
         foreach (var (pipelineId, pipeline) in _config.Service.Pipelines)
         {
-            var sinks = new List<IMetricsConsumer>();
+            var sinks = new List<(string Id, IMetricsConsumer Exporter)>();
             foreach (var exporterId in pipeline.Exporters)
             {
                 if (!exporters.TryGetValue(exporterId, out var exporter))
@@ -188,17 +190,26 @@ internal sealed partial class GatewayHost : IAsyncDisposable
 
                 if (exporter is not null)
                 {
-                    sinks.Add(exporter);
+                    sinks.Add((exporterId, exporter));
                 }
             }
 
+            // processors → durable queue → exporters: the queue acknowledges once the data is on disk, and each
+            // exporter reads it with its own cursor. One queue per pipeline, in <queue dir>/<pipeline id>.
+            IMetricsConsumer tail;
             if (sinks.Count == 0)
             {
                 LogNoExporter(_logger, pipelineId);
-                sinks.Add(new DiscardConsumer());
+                tail = new DiscardConsumer();
+            }
+            else
+            {
+                var queue = new DurableQueue(pipelineId, Options.Queue.PipelineDirectory(Options.Id, pipelineId), Options.Queue, sinks, loggerFactory);
+                _queues.Add(queue);
+                tail = queue;
             }
 
-            var (head, stages) = catalog.Build([.. pipeline.Processors.Select(p => _config.Processors[p])], new FanOutConsumer(sinks), context);
+            var (head, stages) = catalog.Build([.. pipeline.Processors.Select(p => _config.Processors[p])], tail, context);
             _processors.AddRange(stages);
             foreach (var receiverId in pipeline.Receivers)
             {
@@ -262,6 +273,11 @@ internal sealed partial class GatewayHost : IAsyncDisposable
             }
         }
 
+        foreach (var queue in _queues)
+        {
+            await queue.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         foreach (var stage in _processors)
         {
             if (stage is IPipelineComponent component)
@@ -309,6 +325,12 @@ internal sealed partial class GatewayHost : IAsyncDisposable
                 }
             }
 
+            // What the processors flushed is written; readers finish what is in flight and persist their cursors.
+            foreach (var queue in _queues)
+            {
+                await queue.StopAsync(timeout.Token).ConfigureAwait(false);
+            }
+
             foreach (var (_, exporter) in _exporters)
             {
                 if (exporter is IPipelineComponent component)
@@ -345,6 +367,11 @@ internal sealed partial class GatewayHost : IAsyncDisposable
         foreach (var stage in _processors)
         {
             (stage as IDisposable)?.Dispose();
+        }
+
+        foreach (var queue in _queues)
+        {
+            queue.Dispose();
         }
 
         await _app.DisposeAsync().ConfigureAwait(false);

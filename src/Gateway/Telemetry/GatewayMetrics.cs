@@ -48,4 +48,60 @@ internal static class GatewayMetrics
             LabelNames = ["exporter", "outcome"],
             Buckets = Histogram.ExponentialBuckets(0.001, 2, 16),
         });
+
+    public static readonly Gauge QueueRecords = Metrics.CreateGauge(
+        "pgotel_gateway_queue_records", "Records in the durable queue that an exporter has not confirmed yet (its depth).",
+        new GaugeConfiguration { LabelNames = ["pipeline", "exporter"] });
+
+    public static readonly Gauge QueueExporterBytes = Metrics.CreateGauge(
+        "pgotel_gateway_queue_exporter_bytes", "Bytes of durable-queue records an exporter has not confirmed yet.",
+        new GaugeConfiguration { LabelNames = ["pipeline", "exporter"] });
+
+    public static readonly Gauge QueueOldestAge = Metrics.CreateGauge(
+        "pgotel_gateway_queue_oldest_age_seconds", "Age of the oldest durable-queue record an exporter has not confirmed (0 when it has confirmed all).",
+        new GaugeConfiguration { LabelNames = ["pipeline", "exporter"] });
+
+    public static readonly Gauge QueueBytes = Metrics.CreateGauge(
+        "pgotel_gateway_queue_bytes", "Bytes the durable queue holds on disk (segments not yet passed by every exporter, plus appends being written).",
+        new GaugeConfiguration { LabelNames = ["pipeline"] });
+
+    public static readonly Gauge QueueCapacityBytes = Metrics.CreateGauge(
+        "pgotel_gateway_queue_capacity_bytes", "gateway.queue.max_size: beyond it the queue refuses new data.",
+        new GaugeConfiguration { LabelNames = ["pipeline"] });
+
+    public static readonly Gauge QueueSegments = Metrics.CreateGauge(
+        "pgotel_gateway_queue_segments", "Segment files of the durable queue on disk.",
+        new GaugeConfiguration { LabelNames = ["pipeline"] });
+
+    public static readonly Counter QueueAppendedRecords = Metrics.CreateCounter(
+        "pgotel_gateway_queue_appended_records_total", "Records (requests after the processors) made durable in the queue.",
+        new CounterConfiguration { LabelNames = ["pipeline"] });
+
+    public static readonly Counter QueueRefusedRequests = Metrics.CreateCounter(
+        "pgotel_gateway_queue_refused_requests_total", "Requests the durable queue refused because it was full (the client got UNAVAILABLE / 503 and retries).",
+        new CounterConfiguration { LabelNames = ["pipeline"] });
+
+    public static readonly Counter QueueRefusedPoints = Metrics.CreateCounter(
+        "pgotel_gateway_queue_refused_points_total", "Data points in the requests the durable queue refused because it was full.",
+        new CounterConfiguration { LabelNames = ["pipeline"] });
+
+    public static readonly Counter QueueTornTails = Metrics.CreateCounter(
+        "pgotel_gateway_queue_torn_tails_total", "Torn writes found at the end of the log on start and cut off (records never acknowledged).",
+        new CounterConfiguration { LabelNames = ["pipeline"] });
+
+    public static readonly Counter QueueDamagedRecords = Metrics.CreateCounter(
+        "pgotel_gateway_queue_damaged_segments_total", "Damaged records met while reading (the rest of that segment was skipped; a disk fault).",
+        new CounterConfiguration { LabelNames = ["pipeline", "exporter"] });
+
+    public static readonly Counter QueueRedeliveries = Metrics.CreateCounter(
+        "pgotel_gateway_queue_redeliveries_total", "Records handed to an exporter again because its previous attempt failed.",
+        new CounterConfiguration { LabelNames = ["pipeline", "exporter"] });
+
+    public static readonly Histogram QueueFsyncDuration = Metrics.CreateHistogram(
+        "pgotel_gateway_queue_fsync_duration_seconds", "Duration of one fsync of the durable queue (one per group commit).",
+        new HistogramConfiguration
+        {
+            LabelNames = ["pipeline"],
+            Buckets = Histogram.ExponentialBuckets(0.0001, 2, 16),
+        });
 }

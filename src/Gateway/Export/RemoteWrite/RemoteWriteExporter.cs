@@ -18,6 +18,10 @@ namespace PgOtelGateway.Gateway.Export.RemoteWrite;
 /// through one FIFO sender and a retry never lets a later sample overtake an earlier one. 5xx, 429 and network
 /// errors are retried (honouring Retry-After); other 4xx are dropped and counted. The queue is bounded: when it
 /// is full the pipeline refuses the data and the client retries, so nothing accepted is dropped for lack of room.
+/// The task of <see cref="ConsumeAsync"/> completes only when every series of the request was delivered or dropped
+/// as not retryable, so the durable queue in front moves its cursor only over data that left the gateway.
+/// A batch the receiver rejects with a 4xx is split and resent in halves, so one bad or out-of-order sample
+/// (e.g. a replay after a crash of data already delivered) costs only itself, never its neighbours.
 /// </summary>
 internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineComponent, Admin.IExporterStatus, IDisposable
 {
@@ -29,7 +33,7 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
     private readonly HttpClient _http;
     private readonly TranslationOptions _translation;
     private readonly DeltaToCumulative _deltas;
-    private readonly Channel<TimeSeries>[] _shards;
+    private readonly Channel<QueuedSeries>[] _shards;
     private readonly Task[] _senders;
     private readonly CancellationTokenSource _stopping = new();
     private long _pending;
@@ -53,11 +57,11 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
             CopyResourceAttributes = options.CopyResourceAttributes,
         };
         _deltas = new DeltaToCumulative(options.MaxDeltaStreams);
-        _shards = new Channel<TimeSeries>[options.RemoteWriteQueue.NumConsumers];
+        _shards = new Channel<QueuedSeries>[options.RemoteWriteQueue.NumConsumers];
         _senders = new Task[_shards.Length];
         for (var i = 0; i < _shards.Length; i++)
         {
-            _shards[i] = Channel.CreateUnbounded<TimeSeries>(new UnboundedChannelOptions { SingleReader = true });
+            _shards[i] = Channel.CreateUnbounded<QueuedSeries>(new UnboundedChannelOptions { SingleReader = true });
         }
 
         GatewayMetrics.ExporterQueueCapacity.WithLabels(_id).Set(options.RemoteWriteQueue.QueueSize);
@@ -108,13 +112,24 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
                 $"the remote write queue of exporter '{_id}' is full ({_options.RemoteWriteQueue.QueueSize} samples)", TimeSpan.FromSeconds(2));
         }
 
+        if (count == 0)
+        {
+            return Task.CompletedTask;
+        }
+
+        var done = new Completion(count);
         foreach (var series in result.Series)
         {
-            _shards[ShardOf(series)].Writer.TryWrite(series);
+            if (!_shards[ShardOf(series)].Writer.TryWrite(new QueuedSeries(series, done)))
+            {
+                // Stopped: what was not queued is not delivered; the durable queue replays the request.
+                Interlocked.Add(ref _pending, -1);
+                done.Fail();
+            }
         }
 
         GatewayMetrics.ExporterQueueSize.WithLabels(_id).Set(Pending);
-        return Task.CompletedTask;
+        return done.Task;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -164,9 +179,10 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
         return (int)(hash % (ulong)_shards.Length);
     }
 
-    private async Task SendLoopAsync(ChannelReader<TimeSeries> reader, CancellationToken stopping)
+    private async Task SendLoopAsync(ChannelReader<QueuedSeries> reader, CancellationToken stopping)
     {
         var batch = new WriteRequest();
+        var waiting = new List<Completion>();
         var maxSamples = _options.RemoteWriteQueue.MaxSamplesPerSend;
         var maxBytes = _options.MaxBatchSizeBytes.Bytes;
         try
@@ -176,21 +192,28 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
                 long bytes = 0;
                 while (batch.Timeseries.Count < maxSamples && reader.TryPeek(out var next))
                 {
-                    var size = next.CalculateSize() + 4;
+                    var size = next.Series.CalculateSize() + 4;
                     if (batch.Timeseries.Count > 0 && bytes + size > maxBytes)
                     {
                         break;
                     }
 
                     reader.TryRead(out _);
-                    batch.Timeseries.Add(next);
+                    batch.Timeseries.Add(next.Series);
+                    waiting.Add(next.Done);
                     bytes += size;
                 }
 
                 var samples = batch.Timeseries.Count;
-                await SendWithRetryAsync(batch, samples, stopping).ConfigureAwait(false);
+                await SendWithRetryAsync(batch, stopping).ConfigureAwait(false);
                 Interlocked.Add(ref _pending, -samples);
                 GatewayMetrics.ExporterQueueSize.WithLabels(_id).Set(Pending);
+                foreach (var done in waiting)
+                {
+                    done.Signal();
+                }
+
+                waiting.Clear();
                 batch = new WriteRequest();
             }
         }
@@ -200,8 +223,9 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
         }
     }
 
-    private async Task SendWithRetryAsync(WriteRequest batch, int samples, CancellationToken stopping)
+    private async Task SendWithRetryAsync(WriteRequest batch, CancellationToken stopping)
     {
+        var samples = batch.Timeseries.Count;
         var body = Snappier.Snappy.CompressToArray(batch.ToByteArray());
         var retry = _options.RetryOnFailure;
         var delay = retry.InitialInterval;
@@ -219,6 +243,21 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
                         LogRecovered(_logger, _id, attempt);
                     }
 
+                    return;
+                case SendOutcome.Rejected when samples > 1:
+                    // Prometheus rolls a whole request back for one out-of-order or bad sample: find it by halves,
+                    // in order, so the others (and the per-series order) are kept.
+                    LogSplitting(_logger, _id, samples, detail);
+                    var half = samples / 2;
+                    var first = new WriteRequest();
+                    var second = new WriteRequest();
+                    for (var i = 0; i < samples; i++)
+                    {
+                        (i < half ? first : second).Timeseries.Add(batch.Timeseries[i]);
+                    }
+
+                    await SendWithRetryAsync(first, stopping).ConfigureAwait(false);
+                    await SendWithRetryAsync(second, stopping).ConfigureAwait(false);
                     return;
                 case SendOutcome.Rejected:
                     Interlocked.Add(ref _dropped, samples);
@@ -341,6 +380,28 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
         _stopping.Dispose();
     }
 
+    /// <summary>One series waiting in a shard, with the request it came from.</summary>
+    private readonly record struct QueuedSeries(TimeSeries Series, Completion Done);
+
+    /// <summary>Completes a request's task when the last of its series has been delivered or dropped.</summary>
+    private sealed class Completion(int count)
+    {
+        private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _remaining = count;
+
+        public Task Task => _done.Task;
+
+        public void Signal()
+        {
+            if (Interlocked.Decrement(ref _remaining) == 0)
+            {
+                _done.TrySetResult();
+            }
+        }
+
+        public void Fail() => _done.TrySetException(new PipelineRefusedException(RefusalReason.ShuttingDown, "the exporter has stopped", TimeSpan.FromSeconds(1)));
+    }
+
     private enum SendOutcome
     {
         Sent,
@@ -362,6 +423,9 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
 
     [LoggerMessage(EventId = 1105, Level = LogLevel.Warning, Message = "Exporter {Exporter} dropped {Points} data points it cannot express in Prometheus: {Reason}")]
     private static partial void LogUntranslatable(ILogger logger, string exporter, int points, string reason);
+
+    [LoggerMessage(EventId = 1107, Level = LogLevel.Debug, Message = "Exporter {Exporter}: the receiver rejected a batch of {Samples} samples ({Detail}); resending it in halves to isolate the bad ones.")]
+    private static partial void LogSplitting(ILogger logger, string exporter, int samples, string detail);
 
     [LoggerMessage(EventId = 1106, Level = LogLevel.Warning, Message = "Exporter {Exporter} stopped with {Samples} samples still unsent.")]
     private static partial void LogUnflushed(ILogger logger, string exporter, long samples);
