@@ -11,11 +11,13 @@ namespace PgOtelGateway.Integration.Tests.Gateway;
 internal sealed class TestGateway : IAsyncDisposable
 {
     private readonly GatewayHost _host;
+    private readonly TempDirectory? _ownQueue;
 
-    private TestGateway(GatewayHost host, int grpc, int http, int metrics, int health, int admin)
+    private TestGateway(GatewayHost host, int grpc, int http, int metrics, int health, int admin, TempDirectory? ownQueue)
     {
         AdminPort = admin;
         _host = host;
+        _ownQueue = ownQueue;
         GrpcPort = grpc;
         HttpPort = http;
         MetricsPort = metrics;
@@ -38,16 +40,19 @@ internal sealed class TestGateway : IAsyncDisposable
 
     /// <summary>
     /// Starts a gateway. <paramref name="receiverExtra"/> and <paramref name="processors"/> are YAML fragments
-    /// (indented for their place); the exporter is remote write to the harness's Prometheus.
+    /// (indented for their place); the exporter is remote write to the harness's Prometheus (or <paramref name="writeUrl"/>).
+    /// The durable queue lives in <paramref name="queueDirectory"/>, or in a temporary directory of its own.
     /// </summary>
-    public static async Task<TestGateway> StartAsync(string receiverExtra = "", string processors = "", string processorList = "", string exporterExtra = "")
+    public static async Task<TestGateway> StartAsync(
+        string receiverExtra = "", string processors = "", string processorList = "", string exporterExtra = "",
+        string? queueDirectory = null, Uri? writeUrl = null, string shutdownTimeout = "20s")
     {
         // A port found free can be taken by a parallel test before we bind it; then try other ports.
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                return await TryStartAsync(receiverExtra, processors, processorList, exporterExtra);
+                return await TryStartAsync(receiverExtra, processors, processorList, exporterExtra, queueDirectory, writeUrl, shutdownTimeout);
             }
             catch (IOException ex) when (attempt < 5 && ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
             {
@@ -55,10 +60,12 @@ internal sealed class TestGateway : IAsyncDisposable
         }
     }
 
-    private static async Task<TestGateway> TryStartAsync(string receiverExtra, string processors, string processorList, string exporterExtra)
+    private static async Task<TestGateway> TryStartAsync(
+        string receiverExtra, string processors, string processorList, string exporterExtra, string? queueDirectory, Uri? writeUrl, string shutdownTimeout)
     {
         int grpc = FreePort.Get(), http = FreePort.Get(), metrics = FreePort.Get(), health = FreePort.Get(), admin = FreePort.Get();
-        var writeUrl = new Uri(TestEnvironment.PrometheusUrl, "api/v1/write");
+        writeUrl ??= new Uri(TestEnvironment.PrometheusUrl, "api/v1/write");
+        var ownQueue = queueDirectory is null ? new TempDirectory("pgotel-gw-queue") : null;
         var yaml = string.Format(CultureInfo.InvariantCulture, """
             receivers:
               otlp:
@@ -84,9 +91,11 @@ internal sealed class TestGateway : IAsyncDisposable
                 endpoint: 127.0.0.1:{3}
             gateway:
               id: test-gateway
-              shutdown_timeout: 20s
+              shutdown_timeout: {11}
               admin:
                 endpoint: 127.0.0.1:{9}
+              queue:
+                directory: {10}
             service:
               extensions: [health_check]
               pipelines:
@@ -99,7 +108,7 @@ internal sealed class TestGateway : IAsyncDisposable
                   level: warn
                 metrics:
                   address: 127.0.0.1:{2}
-            """, grpc, http, metrics, health, Indent(receiverExtra, 4), Indent(processors, 2), writeUrl, Indent(exporterExtra, 4), processorList, admin);
+            """, grpc, http, metrics, health, Indent(receiverExtra, 4), Indent(processors, 2), writeUrl, Indent(exporterExtra, 4), processorList, admin, queueDirectory ?? ownQueue!.Path, shutdownTimeout);
 
         var config = ConfigLoader.Load(yaml, GatewayComponents.CreateRegistry());
         var host = GatewayHost.Create(config, logging => logging.SetMinimumLevel(LogLevel.Warning));
@@ -110,10 +119,11 @@ internal sealed class TestGateway : IAsyncDisposable
         catch
         {
             await host.DisposeAsync();
+            ownQueue?.Dispose();
             throw;
         }
 
-        return new TestGateway(host, grpc, http, metrics, health, admin);
+        return new TestGateway(host, grpc, http, metrics, health, admin, ownQueue);
     }
 
     private static string Indent(string fragment, int spaces)
@@ -154,5 +164,25 @@ internal sealed class TestGateway : IAsyncDisposable
     {
         await _host.StopAsync(CancellationToken.None).WaitAsync(TestTimeouts.Pipeline);
         await _host.DisposeAsync();
+        _ownQueue?.Dispose();
     }
+
+    /// <summary>This gateway's view of one exporter's durable queue from its admin API.</summary>
+    public async Task<(long Records, long Bytes, double? OldestSeconds)> QueueOfAsync(string exporter = "prometheusremotewrite")
+    {
+        using var http = new HttpClient { Timeout = TestTimeouts.Short };
+        using var doc = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(new Uri($"http://127.0.0.1:{AdminPort}/api/v1/exporters")));
+        foreach (var e in doc.RootElement.GetProperty("exporters").EnumerateArray())
+        {
+            if (e.GetProperty("name").GetString() == exporter)
+            {
+                return (e.GetProperty("queue_records").GetInt64(), e.GetProperty("queue_bytes").GetInt64(), OldestSeconds(e));
+            }
+        }
+
+        throw new InvalidOperationException($"exporter {exporter} is not in the admin API's list");
+    }
+
+    private static double? OldestSeconds(System.Text.Json.JsonElement exporter) =>
+        exporter.GetProperty("oldest_item_age_seconds") is { ValueKind: System.Text.Json.JsonValueKind.Number } age ? age.GetDouble() : null;
 }

@@ -1,0 +1,281 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Google.Protobuf;
+using PgOtelGateway.Tests.Common;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace PgOtelGateway.Integration.Tests.Gateway;
+
+/// <summary>
+/// Nothing acknowledged is lost on kill -9: the gateway runs as its own process and is killed every 10–30 s
+/// (about a minute in CI, ten under PGOTEL_TEST_SOAK=1) while senders write numbered points and retry whatever
+/// was not acknowledged. Afterwards every acknowledged point is in Prometheus.
+/// </summary>
+[Collection(ServiceFaultCollection.Name)]
+[Trait("Category", ServiceFaultCollection.Category)]
+public sealed class GatewayKillTests(ITestOutputHelper output)
+{
+    private const int Senders = 3;
+
+    [Fact]
+    public async Task KillNine_InALoopWhileSendersRetry_EveryAcknowledgedPointArrives()
+    {
+        var duration = TimeSpan.FromSeconds(TestEnvironment.Soak ? 600 : 60);
+        using var dir = new TempDirectory("pgotel-kill");
+        var metric = UniqueName.For();
+        var started = DateTimeOffset.UtcNow;
+        int grpc = FreePort.Get(), health = FreePort.Get(), admin = FreePort.Get(), metrics = FreePort.Get();
+        var configPath = dir.File("gateway.yaml");
+        await File.WriteAllTextAsync(configPath, Config(grpc, health, admin, metrics, dir.File("queue")));
+
+        await using var gateway = new GatewayProcess(configPath, health);
+        await gateway.StartAsync();
+
+        using var stopSending = new CancellationTokenSource();
+        var acked = new ConcurrentDictionary<int, int>[Senders];
+        var senders = new Task[Senders];
+        for (var s = 0; s < Senders; s++)
+        {
+            acked[s] = new ConcurrentDictionary<int, int>();
+            var sender = s;
+            senders[s] = Task.Run(() => SendAsync($"{metric}_s{sender}", grpc, acked[sender], stopSending.Token));
+        }
+
+        var kills = 0;
+        var until = DateTime.UtcNow + duration;
+        while (DateTime.UtcNow < until)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(Random.Shared.Next(10, 31)));
+            gateway.KillNine();
+            kills++;
+            output.WriteLine($"{DateTime.UtcNow:HH:mm:ss} kill -9 #{kills}; acknowledged so far: {string.Join(", ", acked.Select(a => a.Count))}");
+            await gateway.StartAsync();
+        }
+
+        // Let the senders see the last incarnation accept data, then stop them.
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        await stopSending.CancelAsync();
+        await Task.WhenAll(senders).WaitAsync(TestTimeouts.Short);
+
+        Assert.True(kills >= 2, $"only {kills} kills");
+        using var prometheus = new PrometheusClient();
+        for (var s = 0; s < Senders; s++)
+        {
+            var name = $"{metric}_s{s}";
+            var expected = acked[s].Keys.Order().ToList();
+            Assert.True(expected.Count > 10, $"{name}: only {expected.Count} points were acknowledged");
+            var missing = expected;
+            await TestTimeouts.WaitUntilAsync(async () =>
+            {
+                var series = await prometheus.RawSamplesAsync(name, DateTimeOffset.UtcNow - started + TimeSpan.FromMinutes(1));
+                var values = series.SelectMany(x => x.Samples).Select(x => (int)x.Value).ToHashSet();
+                missing = [.. expected.Where(v => !values.Contains(v))];
+                return missing.Count == 0;
+            }, TestTimeouts.Pipeline, $"{name}: all {expected.Count} acknowledged points in Prometheus");
+            output.WriteLine($"{name}: {expected.Count} acknowledged points, all in Prometheus");
+        }
+
+        output.WriteLine($"{kills} kills; gateway log tail:\n{gateway.LogTail}");
+    }
+
+    /// <summary>Sends point 0, 1, 2… of one series, one per request; a point not acknowledged is sent again, unchanged.</summary>
+    private static async Task SendAsync(string name, int port, ConcurrentDictionary<int, int> acked, CancellationToken stop)
+    {
+        var lastMs = 0L;
+        for (var k = 0; !stop.IsCancellationRequested; k++)
+        {
+            var ms = Math.Max(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), lastMs + 1);
+            lastMs = ms;
+            var value = k;
+            var body = RawOtlpClient.Request(name, 1, (p, _) =>
+            {
+                p.AsDouble = value;
+                p.TimeUnixNano = (ulong)ms * 1_000_000UL;
+                p.Attributes.Clear();
+            }).ToByteArray();
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    var answer = await RawOtlpClient.GrpcAsync(port, body).WaitAsync(TimeSpan.FromSeconds(10), stop);
+                    if (answer.Code == 0)
+                    {
+                        acked[k] = 1;
+                        break;
+                    }
+                }
+                catch (Exception ex) when (ex is HttpRequestException or TimeoutException or IOException)
+                {
+                    // The gateway is down or was killed mid-request: not acknowledged, so send the same point again.
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                await Task.Delay(100, CancellationToken.None);
+            }
+
+            await Task.Delay(20, CancellationToken.None);
+        }
+    }
+
+    private static string Config(int grpc, int health, int admin, int metrics, string queue)
+    {
+        var writeUrl = new Uri(TestEnvironment.PrometheusUrl, "api/v1/write");
+        return string.Format(CultureInfo.InvariantCulture, """
+            receivers:
+              otlp:
+                protocols:
+                  grpc:
+                    endpoint: 127.0.0.1:{0}
+            processors:
+              batch:
+                timeout: 50ms
+            exporters:
+              prometheusremotewrite:
+                endpoint: {4}
+                retry_on_failure:
+                  initial_interval: 200ms
+                  max_interval: 2s
+            extensions:
+              health_check:
+                endpoint: 127.0.0.1:{1}
+            gateway:
+              id: kill-test
+              admin:
+                endpoint: 127.0.0.1:{2}
+              queue:
+                directory: {5}
+                fsync: group
+            service:
+              extensions: [health_check]
+              pipelines:
+                metrics:
+                  receivers: [otlp]
+                  processors: [batch]
+                  exporters: [prometheusremotewrite]
+              telemetry:
+                logs:
+                  level: info
+                metrics:
+                  address: 127.0.0.1:{3}
+            """, grpc, health, admin, metrics, writeUrl, queue);
+    }
+
+    /// <summary>The real gateway binary (next to the tests) as a child process that can be killed with SIGKILL.</summary>
+    private sealed class GatewayProcess(string configPath, int healthPort) : IAsyncDisposable
+    {
+        private readonly StringBuilder _log = new();
+        private Process? _process;
+
+        public string LogTail
+        {
+            get
+            {
+                lock (_log)
+                {
+                    var text = _log.ToString();
+                    return text.Length > 4000 ? text[^4000..] : text;
+                }
+            }
+        }
+
+        public async Task StartAsync()
+        {
+            var dll = Path.Combine(AppContext.BaseDirectory, "PgOtelGateway.Gateway.dll");
+            Assert.True(File.Exists(dll), $"{dll} was not built next to the tests");
+            for (var attempt = 1; ; attempt++)
+            {
+                var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+                info.ArgumentList.Add(dll);
+                info.ArgumentList.Add("run");
+                info.ArgumentList.Add("--config");
+                info.ArgumentList.Add(configPath);
+                var process = Process.Start(info)!;
+                process.OutputDataReceived += (_, e) => Append(e.Data);
+                process.ErrorDataReceived += (_, e) => Append(e.Data);
+                process.BeginOutputReadLine();
+                process.BeginErrorReadLine();
+                _process = process;
+                if (await WaitReadyAsync(process))
+                {
+                    return;
+                }
+
+                // A port of the killed process may take a moment to be free again.
+                Assert.True(attempt < 5, $"the gateway did not become ready; log:\n{LogTail}");
+                await Task.Delay(1000);
+            }
+        }
+
+        public void KillNine()
+        {
+            // Process.Kill sends SIGKILL on Unix: no shutdown code runs.
+            _process!.Kill();
+            _process.WaitForExit(30_000);
+            _process.Dispose();
+            _process = null;
+        }
+
+        private async Task<bool> WaitReadyAsync(Process process)
+        {
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (DateTime.UtcNow < deadline)
+            {
+                if (process.HasExited)
+                {
+                    return false;
+                }
+
+                try
+                {
+                    using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{healthPort}/ready"));
+                    if (response.IsSuccessStatusCode)
+                    {
+                        return true;
+                    }
+                }
+                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+                {
+                }
+
+                await Task.Delay(200);
+            }
+
+            return false;
+        }
+
+        private void Append(string? line)
+        {
+            if (line is null)
+            {
+                return;
+            }
+
+            lock (_log)
+            {
+                _log.AppendLine(line);
+                if (_log.Length > 200_000)
+                {
+                    _log.Remove(0, 100_000);
+                }
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (_process is { HasExited: false } process)
+            {
+                process.Kill();
+                await process.WaitForExitAsync().WaitAsync(TestTimeouts.Short);
+            }
+
+            _process?.Dispose();
+        }
+    }
+}
