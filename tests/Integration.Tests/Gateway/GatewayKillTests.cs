@@ -78,7 +78,7 @@ public sealed class GatewayKillTests(ITestOutputHelper output)
             output.WriteLine($"{name}: {expected.Count} acknowledged points, all in Prometheus");
         }
 
-        output.WriteLine($"{kills} kills; gateway log tail:\n{gateway.LogTail}");
+        output.WriteLine($"{kills} kills; what the gateways said about the queue and rejected samples:\n{gateway.Notable}");
     }
 
     /// <summary>Sends point 0, 1, 2… of one series, one per request; a point not acknowledged is sent again, unchanged.</summary>
@@ -170,6 +170,7 @@ public sealed class GatewayKillTests(ITestOutputHelper output)
     private sealed class GatewayProcess(string configPath, int healthPort) : IAsyncDisposable
     {
         private readonly StringBuilder _log = new();
+        private readonly StringBuilder _notable = new();
         private Process? _process;
 
         public string LogTail
@@ -180,6 +181,18 @@ public sealed class GatewayKillTests(ITestOutputHelper output)
                 {
                     var text = _log.ToString();
                     return text.Length > 4000 ? text[^4000..] : text;
+                }
+            }
+        }
+
+        /// <summary>Log lines about the durable queue (replay, torn tails) and samples the receiver rejected.</summary>
+        public string Notable
+        {
+            get
+            {
+                lock (_log)
+                {
+                    return _notable.ToString();
                 }
             }
         }
@@ -259,6 +272,11 @@ public sealed class GatewayKillTests(ITestOutputHelper output)
 
             lock (_log)
             {
+                if (line.Contains("Durable queue", StringComparison.Ordinal) || line.Contains("rejected", StringComparison.Ordinal))
+                {
+                    _notable.AppendLine(line.Length > 400 ? line[..400] : line);
+                }
+
                 _log.AppendLine(line);
                 if (_log.Length > 200_000)
                 {
