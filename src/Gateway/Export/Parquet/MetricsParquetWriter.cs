@@ -9,9 +9,11 @@ namespace PgOtelGateway.Gateway.Export.Parquet;
 /// </summary>
 internal static class MetricsParquetWriter
 {
-    // Column names are the schema documented in docs/cold-tier.md; do not rename them.
-    private static readonly DateTimeDataField Time = new("time", DateTimeFormat.Timestamp, isAdjustedToUTC: true, unit: DateTimeTimeUnit.Nanos, isNullable: false);
-    private static readonly DateTimeDataField StartTime = new("start_time", DateTimeFormat.Timestamp, isAdjustedToUTC: true, unit: DateTimeTimeUnit.Nanos, isNullable: true);
+    // Column names are the schema documented in docs/cold-tier.md; do not rename them. Times are stored in
+    // milliseconds, as in Prometheus: Parquet.Net 6.1 writes the statistics of micro- and nanosecond timestamps in
+    // milliseconds, which would make readers that prune by statistics (DuckDB, Spark) skip matching row groups.
+    private static readonly DateTimeDataField Time = new("time", DateTimeFormat.Timestamp, isAdjustedToUTC: true, unit: DateTimeTimeUnit.Millis, isNullable: false);
+    private static readonly DateTimeDataField StartTime = new("start_time", DateTimeFormat.Timestamp, isAdjustedToUTC: true, unit: DateTimeTimeUnit.Millis, isNullable: true);
     private static readonly DataField MetricName = new("metric_name", typeof(string), isNullable: false);
     private static readonly DataField MetricType = new("metric_type", typeof(string), isNullable: false);
     private static readonly DataField Unit = new("unit", typeof(string), isNullable: false);
@@ -38,14 +40,22 @@ internal static class MetricsParquetWriter
         ExplicitBounds, BucketCounts, ServiceName, DbCluster, DbInstance, DbRole, HostName, ResourceAttributes, Attributes, ScopeName);
 
     /// <summary>Writer options for a codec: dictionary encoding for every string column whatever its cardinality.</summary>
-    public static ParquetOptions Options(CompressionMethod compression) => new()
+    public static ParquetOptions Options(CompressionMethod compression)
     {
-        CompressionMethod = compression,
-        CompressionLevel = System.IO.Compression.CompressionLevel.Optimal,
+        var options = new ParquetOptions
+        {
+            CompressionMethod = compression,
+            CompressionLevel = System.IO.Compression.CompressionLevel.Optimal,
+            DictionaryEncodingThreshold = 1.0,
+        };
+        foreach (var field in (DataField[])[MetricName, MetricType, Unit, Temporality, ServiceName, DbCluster, DbInstance, DbRole, HostName, ScopeName,
+            (DataField)ResourceAttributes.Key, (DataField)ResourceAttributes.Value, (DataField)Attributes.Key, (DataField)Attributes.Value])
+        {
+            options.ColumnEncodingHints[field.Path.ToString()] = EncodingHint.Dictionary;
+        }
 
-        // 1.0: a column is dictionary-encoded even when most values are distinct (attribute maps, instance names).
-        DictionaryEncodingThreshold = 1.0,
-    };
+        return options;
+    }
 
     /// <summary>Writes <paramref name="rows"/> (already sorted) to <paramref name="output"/> as one row group.</summary>
     public static async Task WriteAsync(MetricRowSet set, int start, int count, Stream output, ParquetOptions options, CancellationToken cancellationToken)
