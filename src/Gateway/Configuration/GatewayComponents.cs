@@ -1,6 +1,7 @@
 using System.Reflection;
 using PgOtelGateway.Shared.Export;
 using PgOtelGateway.Gateway.Export.RemoteWrite;
+using PgOtelGateway.Gateway.Export.S3;
 using PgOtelGateway.Gateway.Hosting;
 using PgOtelGateway.Gateway.Ingest;
 using PgOtelGateway.Shared.Configuration;
@@ -18,6 +19,7 @@ internal static class GatewayComponents
     public static ComponentRegistry CreateRegistry() => Processors().RegisterWith(new ComponentRegistry()
         .AddReceiver<OtlpReceiverOptions>("otlp")
         .AddExporter<RemoteWriteOptions>("prometheusremotewrite")
+        .AddExporter<S3ExporterOptions>("awss3")
         .AddExporter<DebugExporterOptions>("debug")
         .AddExtension<HealthCheckOptions>("health_check")
         .AddSection<GatewayOptions>("gateway"));

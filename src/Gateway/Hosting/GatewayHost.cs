@@ -12,6 +12,7 @@ using PgOtelGateway.Gateway.Admin;
 using PgOtelGateway.Gateway.Configuration;
 using PgOtelGateway.Shared.Export;
 using PgOtelGateway.Gateway.Export.RemoteWrite;
+using PgOtelGateway.Gateway.Export.S3;
 using PgOtelGateway.Gateway.Ingest;
 using PgOtelGateway.Gateway.Queue;
 using PgOtelGateway.Shared.Compression;
@@ -249,6 +250,8 @@ internal sealed partial class GatewayHost : IAsyncDisposable
                 }
 
                 return new RemoteWriteExporter(config.Id, rw, loggerFactory.CreateLogger<RemoteWriteExporter>());
+            case "awss3":
+                return new S3Exporter(config.Id, Options.Id, config.OptionsAs<S3ExporterOptions>(), loggerFactory.CreateLogger<S3Exporter>());
             case "debug":
                 return new DebugExporter(config.Id, config.OptionsAs<DebugExporterOptions>(), loggerFactory.CreateLogger<DebugExporter>());
             default:

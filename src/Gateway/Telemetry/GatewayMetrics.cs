@@ -104,4 +104,27 @@ internal static class GatewayMetrics
             LabelNames = ["pipeline"],
             Buckets = Histogram.ExponentialBuckets(0.0001, 2, 16),
         });
+    public static readonly Counter ColdFilesUploaded = Metrics.CreateCounter(
+        "pgotel_exporter_s3_files_uploaded_total", "Files the awss3 exporter stored in its target (S3 or a local folder).",
+        new CounterConfiguration { LabelNames = ["exporter"] });
+
+    public static readonly Counter ColdUploadedBytes = Metrics.CreateCounter(
+        "pgotel_exporter_s3_uploaded_bytes_total", "Bytes of the files the awss3 exporter stored.",
+        new CounterConfiguration { LabelNames = ["exporter"] });
+
+    public static readonly Counter ColdUploadFailures = Metrics.CreateCounter(
+        "pgotel_exporter_s3_upload_failures_total", "Uploads that failed and will be retried (the file waits in staging).",
+        new CounterConfiguration { LabelNames = ["exporter"] });
+
+    public static readonly Gauge ColdStagingBytes = Metrics.CreateGauge(
+        "pgotel_exporter_s3_staging_bytes", "Bytes waiting in the awss3 exporter's staging folder (journals and files not uploaded yet).",
+        new GaugeConfiguration { LabelNames = ["exporter"] });
+
+    public static readonly Gauge ColdStagingFiles = Metrics.CreateGauge(
+        "pgotel_exporter_s3_staging_files", "Journals and files waiting in the awss3 exporter's staging folder.",
+        new GaugeConfiguration { LabelNames = ["exporter"] });
+
+    public static readonly Counter ColdStagingRefusals = Metrics.CreateCounter(
+        "pgotel_exporter_s3_staging_full_total", "Requests the awss3 exporter refused because its staging folder was full.",
+        new CounterConfiguration { LabelNames = ["exporter"] });
 }
