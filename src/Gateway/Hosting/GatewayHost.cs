@@ -133,6 +133,8 @@ internal sealed partial class GatewayHost : IAsyncDisposable
         _admin = AdminServer.CreateIfEnabled(Options.Admin, AdminSources.For(
             config,
             new ConfigPipelineStatus(Options.Id, config, () => Ready),
+            ha: [.. _processors.OfType<IHaStatus>()],
+            dedup: [.. _processors.OfType<IDedupStatus>()],
             exporters: [.. _exporters.Select(e => e.Consumer).OfType<IExporterStatus>()],
             instances: _instances), loggerFactory);
     }
@@ -344,7 +346,14 @@ internal sealed partial class GatewayHost : IAsyncDisposable
 
         foreach (var stage in _processors)
         {
-            (stage as IDisposable)?.Dispose();
+            if (stage is IAsyncDisposable asyncDisposable)
+            {
+                await asyncDisposable.DisposeAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                (stage as IDisposable)?.Dispose();
+            }
         }
 
         await _app.DisposeAsync().ConfigureAwait(false);
