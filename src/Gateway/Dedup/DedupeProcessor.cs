@@ -73,11 +73,7 @@ internal sealed class DedupeProcessor : IMetricsConsumer, IPipelineComponent, ID
         _sizeMetric = GatewayMetrics.DedupCacheSize.WithLabels(id);
     }
 
-    public Task StartAsync(CancellationToken cancellationToken)
-    {
-        _redis?.Start();
-        return Task.CompletedTask;
-    }
+    public Task StartAsync(CancellationToken cancellationToken) => _redis?.StartAsync(cancellationToken) ?? Task.CompletedTask;
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

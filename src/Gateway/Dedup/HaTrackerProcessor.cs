@@ -89,14 +89,13 @@ internal sealed partial class HaTrackerProcessor : IMetricsConsumer, IPipelineCo
         _untrackedMetric = GatewayMetrics.HaPoints.WithLabels(id, "untracked");
     }
 
+    /// <summary>Redis round trips made (at most one per request).</summary>
+    internal long RoundTrips => _redis?.RoundTrips ?? 0;
+
     /// <summary>How long an election outlives the last sign of its replica in Redis (then the next replica seen is elected).</summary>
     private long KeyTtlMs => Math.Max(10 * _failoverMs, 600_000);
 
-    public Task StartAsync(CancellationToken cancellationToken)
-    {
-        _redis?.Start();
-        return Task.CompletedTask;
-    }
+    public Task StartAsync(CancellationToken cancellationToken) => _redis?.StartAsync(cancellationToken) ?? Task.CompletedTask;
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

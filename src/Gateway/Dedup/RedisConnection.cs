@@ -50,8 +50,23 @@ internal sealed partial class RedisConnection : IAsyncDisposable
     /// <summary>The configured key prefix as UTF-8.</summary>
     public byte[] KeyPrefix { get; }
 
-    /// <summary>Starts connecting in the background; does not wait.</summary>
-    public void Start() => _ = ConnectionTask();
+    /// <summary>
+    /// Starts connecting and waits for the first attempt, at most the connect timeout: a reachable Redis is in use
+    /// from the first request, an unreachable one delays the start by that long and is then retried in the background.
+    /// </summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ConnectionTask().WaitAsync(ConnectTimeout + TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is TimeoutException or RedisException or System.Net.Sockets.SocketException or ArgumentException)
+        {
+            // Counted and logged by the first request that needs Redis.
+        }
+    }
+
+    private TimeSpan ConnectTimeout => TimeSpan.FromMilliseconds(Math.Max(_options.Timeout.TotalMilliseconds, 1000));
 
     /// <summary>
     /// The database to send to, or null when Redis is not reachable now (the error is counted and logged once).
@@ -144,7 +159,7 @@ internal sealed partial class RedisConnection : IAsyncDisposable
         {
             AbortOnConnectFail = false,
             BacklogPolicy = BacklogPolicy.FailFast,
-            ConnectTimeout = Math.Max(timeoutMs, 1000),
+            ConnectTimeout = (int)ConnectTimeout.TotalMilliseconds,
             AsyncTimeout = timeoutMs,
             SyncTimeout = timeoutMs,
             ConnectRetry = 1,
