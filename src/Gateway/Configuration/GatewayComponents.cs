@@ -1,5 +1,7 @@
 using System.Reflection;
+using Microsoft.Extensions.Logging;
 using PgOtelGateway.Shared.Export;
+using PgOtelGateway.Gateway.Dedup;
 using PgOtelGateway.Gateway.Export.RemoteWrite;
 using PgOtelGateway.Gateway.Export.S3;
 using PgOtelGateway.Gateway.Hosting;
@@ -13,7 +15,9 @@ namespace PgOtelGateway.Gateway.Configuration;
 internal static class GatewayComponents
 {
     /// <summary>The processors the gateway runs.</summary>
-    public static ProcessorCatalog Processors() => ProcessorCatalog.Shared();
+    public static ProcessorCatalog Processors() => ProcessorCatalog.Shared()
+        .Add<DedupeOptions>("dedupe", static (c, next, ctx) => new DedupeProcessor(c.Id, c.OptionsAs<DedupeOptions>(), next, ctx.LoggerFactory.CreateLogger<DedupeProcessor>(), ctx.Time))
+        .Add<HaTrackerOptions>("ha_tracker", static (c, next, ctx) => new HaTrackerProcessor(c.Id, c.OptionsAs<HaTrackerOptions>(), next, ctx.LoggerFactory.CreateLogger<HaTrackerProcessor>(), ctx.Time));
 
     /// <summary>Every receiver, processor, exporter, extension and section the gateway can be configured with.</summary>
     public static ComponentRegistry CreateRegistry() => Processors().RegisterWith(new ComponentRegistry()

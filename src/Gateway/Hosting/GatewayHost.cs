@@ -136,6 +136,8 @@ internal sealed partial class GatewayHost : IAsyncDisposable
         _admin = AdminServer.CreateIfEnabled(Options.Admin, AdminSources.For(
             config,
             new ConfigPipelineStatus(Options.Id, config, () => Ready),
+            ha: [.. _processors.OfType<IHaStatus>()],
+            dedup: [.. _processors.OfType<IDedupStatus>()],
             exporters: [.. _exporters.Select(e => (IExporterStatus)new QueuedExporterStatus(e.Id, e.Consumer, _queues))],
             instances: _instances), loggerFactory);
     }
@@ -369,7 +371,14 @@ internal sealed partial class GatewayHost : IAsyncDisposable
 
         foreach (var stage in _processors)
         {
-            (stage as IDisposable)?.Dispose();
+            if (stage is IAsyncDisposable asyncDisposable)
+            {
+                await asyncDisposable.DisposeAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                (stage as IDisposable)?.Dispose();
+            }
         }
 
         foreach (var queue in _queues)

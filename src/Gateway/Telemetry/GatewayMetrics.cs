@@ -127,4 +127,31 @@ internal static class GatewayMetrics
     public static readonly Counter ColdStagingRefusals = Metrics.CreateCounter(
         "pgotel_exporter_s3_staging_full_total", "Requests the awss3 exporter refused because its staging folder was full.",
         new CounterConfiguration { LabelNames = ["exporter"] });
+    public static readonly Counter DedupPoints = Metrics.CreateCounter(
+        "pgotel_gateway_dedup_points_total", "Data points a dedupe processor looked at, by result: passed (new identity), duplicate_local (dropped by the local cache), duplicate_redis (dropped because Redis already held the identity), untracked (no identity keys, passed).",
+        new CounterConfiguration { LabelNames = ["processor", "result"] });
+
+    public static readonly Gauge DedupCacheSize = Metrics.CreateGauge(
+        "pgotel_gateway_dedup_cache_entries", "Identities in a dedupe processor's local cache.",
+        new GaugeConfiguration { LabelNames = ["processor"] });
+
+    public static readonly Counter RedisRoundTrips = Metrics.CreateCounter(
+        "pgotel_gateway_dedup_redis_round_trips_total", "Redis round trips of a dedupe or ha_tracker processor (at most one per request).",
+        new CounterConfiguration { LabelNames = ["processor"] });
+
+    public static readonly Counter RedisErrors = Metrics.CreateCounter(
+        "pgotel_gateway_dedup_redis_errors_total", "Redis calls of a dedupe or ha_tracker processor that failed or could not be made; the request then ran on local state only.",
+        new CounterConfiguration { LabelNames = ["processor"] });
+
+    public static readonly Counter HaElections = Metrics.CreateCounter(
+        "pgotel_gateway_ha_elections_total", "Replicas this gateway elected for a cluster (first election or failover).",
+        new CounterConfiguration { LabelNames = ["processor"] });
+
+    public static readonly Counter HaFailovers = Metrics.CreateCounter(
+        "pgotel_gateway_ha_failovers_total", "Elections this gateway moved to another replica because the elected one was not seen for failover_timeout.",
+        new CounterConfiguration { LabelNames = ["processor"] });
+
+    public static readonly Counter HaPoints = Metrics.CreateCounter(
+        "pgotel_gateway_ha_points_total", "Data points an ha_tracker processor looked at, by result: accepted (elected replica), dropped (another replica), untracked (no cluster or replica attribute, passed).",
+        new CounterConfiguration { LabelNames = ["processor", "result"] });
 }
