@@ -43,4 +43,7 @@ internal sealed class GatewayOptions
 
     /// <summary>The admin API and status page (<c>gateway.admin</c>).</summary>
     public Admin.AdminOptions Admin { get; set; } = new();
+
+    /// <summary>The consistent-hash ring (<c>gateway.ring</c>); null: this gateway owns every stream.</summary>
+    public Shared.Ring.RingOptions? Ring { get; set; }
 }
