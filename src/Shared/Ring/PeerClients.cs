@@ -53,15 +53,18 @@ internal sealed class PeerClients : IDisposable
     private readonly RingClientTlsOptions _tls;
     private readonly string _bearerToken;
     private readonly string _compression;
+    private readonly IReadOnlyDictionary<string, string> _extraHeaders;
 
     /// <param name="tls">TLS towards the members.</param>
     /// <param name="bearerToken">Sent as <c>authorization: Bearer …</c> when the members' receivers ask for one.</param>
     /// <param name="compression"><c>zstd</c>, <c>gzip</c> or <c>none</c>.</param>
-    public PeerClients(RingClientTlsOptions tls, string bearerToken, string compression = "zstd")
+    /// <param name="extraHeaders">Further request metadata (the agent's configured headers).</param>
+    public PeerClients(RingClientTlsOptions tls, string bearerToken, string compression = "zstd", IReadOnlyDictionary<string, string>? extraHeaders = null)
     {
         _tls = tls;
         _bearerToken = bearerToken;
         _compression = compression;
+        _extraHeaders = extraHeaders ?? new Dictionary<string, string>();
     }
 
     /// <summary>The client of the member at <paramref name="address"/> (<c>host:port</c>).</summary>
@@ -74,6 +77,11 @@ internal sealed class PeerClients : IDisposable
         if (forwardedBy is not null)
         {
             headers.Add(RingHeaders.Forwarded, forwardedBy);
+        }
+
+        foreach (var (key, value) in _extraHeaders)
+        {
+            headers.Add(key.ToLowerInvariant(), value);
         }
 
         if (_bearerToken.Length > 0)
