@@ -63,6 +63,8 @@ internal static class Program
             return 1;
         }
 
+        // POST /api/v1/ring/leave stops the process like SIGTERM does.
+        using var leave = host.StopRequested.Register(stop.Cancel);
         try
         {
             await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);

@@ -34,4 +34,8 @@ internal static class AgentMetrics
     public static readonly Counter DroppedPoints = Metrics.CreateCounter(
         "pgotel_agent_dropped_points_total", "Data points the exporter gave up on, by reason.",
         new CounterConfiguration { LabelNames = ["exporter", "reason"] });
+
+    public static readonly Counter LoadBalancedPoints = Metrics.CreateCounter(
+        "pgotel_agent_loadbalanced_points_total", "Data points the otlp exporter's loadbalancing sent towards each ring owner (member=\"fallback\": no gateway known live, sent to endpoint).",
+        new CounterConfiguration { LabelNames = ["exporter", "member"] });
 }

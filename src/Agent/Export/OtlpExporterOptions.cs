@@ -23,6 +23,9 @@ internal sealed class OtlpExporterOptions : IValidatableOptions
 
     public SendingQueueOptions SendingQueue { get; set; } = new();
 
+    /// <summary>Client-side ring routing: each stream straight to its owning gateway (LoadBalancingExporter).</summary>
+    public Shared.Ring.LoadBalancingOptions? Loadbalancing { get; set; }
+
     public IEnumerable<string> Validate()
     {
         if (Endpoint.Length == 0)

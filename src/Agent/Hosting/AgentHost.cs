@@ -97,6 +97,7 @@ internal sealed partial class AgentHost : IAsyncDisposable
                     var c = config.Exporters[id];
                     exporter = c.Type switch
                     {
+                        "otlp" when c.OptionsAs<OtlpExporterOptions>().Loadbalancing is not null => new LoadBalancingExporter(id, c.OptionsAs<OtlpExporterOptions>(), loggers, TimeProvider.System),
                         "otlp" => new OtlpExporter(id, c.OptionsAs<OtlpExporterOptions>(), loggers.CreateLogger<OtlpExporter>()),
                         "debug" => new DebugExporter(id, c.OptionsAs<DebugExporterOptions>(), loggers.CreateLogger<DebugExporter>()),
                         _ => throw new ConfigException($"exporter type '{c.Type}' has no implementation in the agent"),

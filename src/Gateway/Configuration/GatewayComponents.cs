@@ -52,4 +52,7 @@ internal sealed class GatewayOptions
 
     /// <summary>The durable queue between the processors and the exporters (<c>gateway.queue</c>).</summary>
     public Queue.QueueOptions Queue { get; set; } = new();
+
+    /// <summary>The consistent-hash ring (<c>gateway.ring</c>); null: this gateway owns every stream.</summary>
+    public Shared.Ring.RingOptions? Ring { get; set; }
 }

@@ -15,6 +15,7 @@ using PgOtelGateway.Gateway.Export.RemoteWrite;
 using PgOtelGateway.Gateway.Export.S3;
 using PgOtelGateway.Gateway.Ingest;
 using PgOtelGateway.Gateway.Queue;
+using PgOtelGateway.Gateway.Routing;
 using PgOtelGateway.Shared.Compression;
 using PgOtelGateway.Shared.Configuration;
 using PgOtelGateway.Shared.Hosting;
@@ -42,6 +43,7 @@ internal sealed partial class GatewayHost : IAsyncDisposable
     private readonly string _healthPath;
     private readonly InstanceTracker _instances;
     private readonly AdminServer? _admin;
+    private readonly GatewayRing? _ring;
     private volatile bool _ready;
 
     private GatewayHost(PipelineConfig config, Action<ILoggingBuilder>? configureLogging)
@@ -131,11 +133,19 @@ internal sealed partial class GatewayHost : IAsyncDisposable
         _app.MapPost("/v1/metrics", (HttpContext ctx) => OtlpHttpEndpoint.HandleAsync(ctx, registry));
 
         _instances = new InstanceTracker(Options.Admin.Instances);
-        BuildPipelines(listens);
         var loggerFactory = _app.Services.GetRequiredService<ILoggerFactory>();
+        if (Options.Ring is { } ringOptions)
+        {
+            // Peers forward with the token their receivers ask for (the tier shares one receiver config).
+            var token = otlpReceivers.Count == 0 ? "" : otlpReceivers[0].OptionsAs<OtlpReceiverOptions>().Auth.BearerToken;
+            _ring = new GatewayRing(ringOptions, ringOptions.Self.Length > 0 ? ringOptions.Self : Options.Id, token, loggerFactory, TimeProvider.System);
+        }
+
+        BuildPipelines(listens);
         _admin = AdminServer.CreateIfEnabled(Options.Admin, AdminSources.For(
             config,
             new ConfigPipelineStatus(Options.Id, config, () => Ready),
+            ring: _ring,
             ha: [.. _processors.OfType<IHaStatus>()],
             dedup: [.. _processors.OfType<IDedupStatus>()],
             exporters: [.. _exporters.Select(e => (IExporterStatus)new QueuedExporterStatus(e.Id, e.Consumer, _queues))],
@@ -150,6 +160,9 @@ internal sealed partial class GatewayHost : IAsyncDisposable
 
     /// <summary>Whether the pipelines run (what <c>/ready</c> says).</summary>
     public bool Ready => _ready;
+
+    /// <summary>Cancelled when the gateway asks to be stopped (it left the ring on an admin request).</summary>
+    public CancellationToken StopRequested => _ring?.LeaveRequested ?? CancellationToken.None;
 
     /// <summary>Builds the host from a loaded configuration; nothing listens until <see cref="StartAsync"/>.</summary>
     public static GatewayHost Create(PipelineConfig config, Action<ILoggingBuilder>? configureLogging = null) => new(config, configureLogging);
@@ -234,7 +247,9 @@ internal sealed partial class GatewayHost : IAsyncDisposable
 
             // The tracker sees every request once, whatever pipelines it then feeds.
             var head = _instances.Track(list.Count == 1 ? list[0] : new FanOutConsumer(list));
-            var ingest = new OtlpIngest(id, options, head, loggerFactory.CreateLogger<OtlpIngest>(), TimeProvider.System);
+            // With a ring, the router splits requests by owner in front of the pipelines; forwarded ones skip it.
+            var entry = _ring is null ? head : new RingRouter(_ring, head, loggerFactory.CreateLogger<RingRouter>());
+            var ingest = new OtlpIngest(id, options, entry, loggerFactory.CreateLogger<OtlpIngest>(), TimeProvider.System, local: head);
             _receivers.Add((id, ingest, grpc, http));
         }
     }
@@ -308,7 +323,20 @@ internal sealed partial class GatewayHost : IAsyncDisposable
             LogReceiverListening(_logger, id, grpc?.IPEndPoint?.ToString() ?? "-", http?.IPEndPoint?.ToString() ?? "-");
         }
 
+        if (_ring is not null)
+        {
+            var ring = _ring;
+            registry.RingIdentity = () => (ring.SelfId, Shared.Ring.RingHeaders.NameOf(ring.State));
+            await ring.StartAsync(_receivers.Find(r => r.Grpc is not null).Grpc?.IPEndPoint, cancellationToken).ConfigureAwait(false);
+        }
+
         _ready = true;
+        if (_ring is not null)
+        {
+            // Only a ready gateway owns streams.
+            await _ring.ActivateAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         LogStarted(_logger, Options.Id, _exporters.Count, _processors.Count);
     }
 
@@ -321,6 +349,14 @@ internal sealed partial class GatewayHost : IAsyncDisposable
         LogStopping(_logger, Options.Id);
         try
         {
+            if (_ring is not null)
+            {
+                // LEAVING: owns nothing from now on; keep serving (forwarded data is processed here) until the
+                // other members and the agents have noticed, then close the listeners.
+                await _ring.LeaveAsync(timeout.Token).ConfigureAwait(false);
+                await Task.Delay(_ring.Options.LeaveGrace, timeout.Token).ConfigureAwait(false);
+            }
+
             await _app.StopAsync(timeout.Token).ConfigureAwait(false);
             foreach (var stage in _processors)
             {
@@ -387,6 +423,10 @@ internal sealed partial class GatewayHost : IAsyncDisposable
         }
 
         await _app.DisposeAsync().ConfigureAwait(false);
+        if (_ring is not null)
+        {
+            await _ring.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     private async Task ServeSideEndpointsAsync(HttpContext context, RequestDelegate next)

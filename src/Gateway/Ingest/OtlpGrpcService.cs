@@ -16,7 +16,7 @@ internal abstract class OtlpMetricsServiceBase
     public const string ServiceName = "opentelemetry.proto.collector.metrics.v1.MetricsService";
 
     /// <summary>The header a forwarding gateway sets, so a request is never forwarded twice.</summary>
-    public const string HopHeader = "x-pgotel-forwarded";
+    public const string HopHeader = Shared.Ring.RingHeaders.Forwarded;
 
     private static readonly Method<ExportMetricsServiceRequest, ExportMetricsServiceResponse> ExportMethod = new(
         MethodType.Unary,
@@ -63,9 +63,18 @@ internal sealed class OtlpGrpcService(OtlpIngestRegistry registry) : OtlpMetrics
                 throw ErrorDetails.Rpc(StatusCode.ResourceExhausted, "rate limit exceeded for this client", retryAfter);
         }
 
+        if (_registry.RingIdentity is { } ring)
+        {
+            // Ring members learn each other's id and state from these (probes are empty Exports).
+            var (member, state) = ring();
+            context.ResponseTrailers.Add(Shared.Ring.RingHeaders.Member, member);
+            context.ResponseTrailers.Add(Shared.Ring.RingHeaders.State, state);
+        }
+
         try
         {
-            return await ingest.ExportAsync(request, "grpc", context.CancellationToken).ConfigureAwait(false);
+            var forwarded = context.RequestHeaders.GetValue(HopHeader) is not null;
+            return await ingest.ExportAsync(request, "grpc", context.CancellationToken, forwarded).ConfigureAwait(false);
         }
         catch (PipelineRefusedException ex)
         {
@@ -79,6 +88,9 @@ internal sealed class OtlpIngestRegistry
 {
     private readonly Dictionary<int, OtlpIngest> _byGrpcPort = [];
     private readonly Dictionary<int, OtlpIngest> _byHttpPort = [];
+
+    /// <summary>This gateway's ring member id and state, sent as response trailers; null without a ring.</summary>
+    public Func<(string Member, string State)>? RingIdentity { get; set; }
 
     public void AddGrpc(int port, OtlpIngest ingest) => _byGrpcPort[port] = ingest;
 

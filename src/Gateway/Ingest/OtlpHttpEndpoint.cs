@@ -90,7 +90,8 @@ internal static class OtlpHttpEndpoint
 
         try
         {
-            var response = await ingest.ExportAsync(request, "http", context.RequestAborted).ConfigureAwait(false);
+            var forwarded = context.Request.Headers.ContainsKey(OtlpMetricsServiceBase.HopHeader);
+            var response = await ingest.ExportAsync(request, "http", context.RequestAborted, forwarded).ConfigureAwait(false);
             context.Response.StatusCode = StatusCodes.Status200OK;
             await WriteMessageAsync(context, json, response).ConfigureAwait(false);
         }

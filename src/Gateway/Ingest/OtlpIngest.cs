@@ -25,15 +25,19 @@ internal sealed partial class OtlpIngest
     private readonly string _receiverId;
     private readonly OtlpReceiverOptions _options;
     private readonly IMetricsConsumer _next;
+    private readonly IMetricsConsumer _local;
     private readonly ILogger _logger;
     private readonly RateLimiter? _rateLimiter;
     private readonly byte[]? _tokenHash;
 
-    public OtlpIngest(string receiverId, OtlpReceiverOptions options, IMetricsConsumer next, ILogger logger, TimeProvider time)
+    /// <param name="local">Where a request another gateway forwarded (hop header) goes: the pipeline, never the
+    /// ring router again; defaults to <paramref name="next"/>.</param>
+    public OtlpIngest(string receiverId, OtlpReceiverOptions options, IMetricsConsumer next, ILogger logger, TimeProvider time, IMetricsConsumer? local = null)
     {
         _receiverId = receiverId;
         _options = options;
         _next = next;
+        _local = local ?? next;
         _logger = logger;
         _rateLimiter = options.RateLimiting.Enabled ? new RateLimiter(options.RateLimiting, time) : null;
         _tokenHash = options.Auth.BearerToken.Length > 0 ? SHA256.HashData(Encoding.UTF8.GetBytes(options.Auth.BearerToken)) : null;
@@ -79,7 +83,7 @@ internal sealed partial class OtlpIngest
     /// Enforces per-point limits, hands the rest to the pipeline, and answers with partial success when points
     /// were rejected. A refusal by the pipeline propagates as <see cref="PipelineRefusedException"/>.
     /// </summary>
-    public async Task<ExportMetricsServiceResponse> ExportAsync(ExportMetricsServiceRequest request, string transport, CancellationToken cancellationToken)
+    public async Task<ExportMetricsServiceResponse> ExportAsync(ExportMetricsServiceRequest request, string transport, CancellationToken cancellationToken, bool forwarded = false)
     {
         var total = MetricsCounting.DataPoints(request);
         var (rejected, message) = PointLimits.Enforce(request, _options.Limits);
@@ -88,7 +92,7 @@ internal sealed partial class OtlpIngest
         {
             try
             {
-                await _next.ConsumeAsync(request, cancellationToken).ConfigureAwait(false);
+                await (forwarded ? _local : _next).ConsumeAsync(request, cancellationToken).ConfigureAwait(false);
             }
             catch (PipelineRefusedException ex)
             {
@@ -98,6 +102,10 @@ internal sealed partial class OtlpIngest
             }
 
             GatewayMetrics.AcceptedPoints.WithLabels(_receiverId, transport).Inc(accepted);
+            if (forwarded)
+            {
+                GatewayMetrics.ForwardedInPoints.Inc(accepted);
+            }
         }
 
         var response = new ExportMetricsServiceResponse();

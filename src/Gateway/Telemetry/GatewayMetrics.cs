@@ -154,4 +154,33 @@ internal static class GatewayMetrics
     public static readonly Counter HaPoints = Metrics.CreateCounter(
         "pgotel_gateway_ha_points_total", "Data points an ha_tracker processor looked at, by result: accepted (elected replica), dropped (another replica), untracked (no cluster or replica attribute, passed).",
         new CounterConfiguration { LabelNames = ["processor", "result"] });
+    public static readonly Counter ForwardedPoints = Metrics.CreateCounter(
+        "pgotel_gateway_forwarded_points_total", "Data points forwarded to their owner on the ring and accepted there, by member.",
+        new CounterConfiguration { LabelNames = ["member"] });
+
+    public static readonly Counter ForwardFallbackPoints = Metrics.CreateCounter(
+        "pgotel_gateway_forward_fallback_points_total", "Data points whose owner could not be reached within gateway.ring.forward_timeout and were processed here instead, by owner.",
+        new CounterConfiguration { LabelNames = ["member"] });
+
+    public static readonly Counter ForwardRefusedPoints = Metrics.CreateCounter(
+        "pgotel_gateway_forward_refused_points_total", "Data points their owner refused (it was overloaded); the client was told to retry, by owner.",
+        new CounterConfiguration { LabelNames = ["member"] });
+
+    public static readonly Counter ForwardedInPoints = Metrics.CreateCounter(
+        "pgotel_gateway_forwarded_in_points_total", "Data points another gateway forwarded here (requests with the hop header).");
+
+    public static readonly Histogram ForwardDuration = Metrics.CreateHistogram(
+        "pgotel_gateway_forward_duration_seconds", "Duration of one forward to an owner, by member and outcome (ok, refused, unreachable).",
+        new HistogramConfiguration
+        {
+            LabelNames = ["member", "outcome"],
+            Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16),
+        });
+
+    public static readonly Gauge RingMembers = Metrics.CreateGauge(
+        "pgotel_gateway_ring_members", "Ring members this gateway sees, by state (JOINING, ACTIVE, LEAVING).",
+        new GaugeConfiguration { LabelNames = ["state"] });
+
+    public static readonly Gauge RingOwnedFraction = Metrics.CreateGauge(
+        "pgotel_gateway_ring_owned_fraction", "The share of the hash space this gateway owns (0 unless ACTIVE).");
 }

@@ -1,0 +1,96 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using PgOtelGateway.Agent.Export;
+using PgOtelGateway.Shared.Ring;
+using PgOtelGateway.Tests.Common;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace PgOtelGateway.Integration.Tests.Ring;
+
+/// <summary>The agent's <c>otlp</c> exporter with <c>loadbalancing</c> against three gateway processes.</summary>
+public sealed class AgentLoadBalancingTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Export_WithLoadBalancing_SendsEachStreamStraightToItsOwnerAndRoutesAroundADeadGateway()
+    {
+        var name = UniqueName.For();
+        using var dir = new TempDirectory();
+        var gateways = GatewayProcess.Create("gw" + name[^6..], 3, dir.Path);
+        var staticList = GatewayProcess.StaticMembers(gateways);
+        await Task.WhenAll(gateways.Select(g => g.StartAsync($"probe_interval: 500ms\nstatic: {staticList}")));
+        var options = new OtlpExporterOptions
+        {
+            Endpoint = gateways[0].Address,
+            RetryOnFailure = { InitialInterval = TimeSpan.FromMilliseconds(200), MaxInterval = TimeSpan.FromSeconds(1) },
+            Loadbalancing = new LoadBalancingOptions
+            {
+                Members = new RingMembersOptions { ProbeInterval = TimeSpan.FromMilliseconds(500), Static = [.. gateways.Select(g => $"{g.Id}={g.Address}")] },
+            },
+        };
+        using var exporter = new LoadBalancingExporter("otlp", options, NullLoggerFactory.Instance, TimeProvider.System);
+        try
+        {
+            foreach (var g in gateways)
+            {
+                await g.WaitForRingAsync([.. gateways]);
+            }
+
+            await exporter.StartAsync(CancellationToken.None).WaitAsync(TestTimeouts.Short);
+            await TestTimeouts.WaitUntilAsync(() => Task.FromResult(exporter.Ring.Ring.Members.Count == 3), TestTimeouts.Short, "the exporter to see three gateways");
+
+            const int Ticks = 10;
+            var interval = TimeSpan.FromSeconds(1);
+            using var series = new RingSender(name, gateways[0].Address, resources: 3, metrics: 20, attributeSets: 3,
+                DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 90), interval);
+            for (var t = 0; t < Ticks / 2; t++)
+            {
+                await exporter.ConsumeAsync(series.Request(t), CancellationToken.None);
+            }
+
+            using var prometheus = new PrometheusClient();
+            string? missing = "not checked";
+            await TestTimeouts.WaitUntilAsync(async () => (missing = await series.MissingAsync(prometheus, Ticks / 2)) is null, TestTimeouts.Pipeline, "the first ticks in Prometheus");
+
+            // Every gateway wrote its own share and none had to forward: the agent sent each stream to its owner.
+            foreach (var g in gateways)
+            {
+                var forwarded = await g.MetricAsync("pgotel_gateway_forwarded_points_total");
+                var sent = (await g.ExporterAsync()).Sent;
+                output.WriteLine($"{g.Id}: sent {sent}, forwarded {forwarded}");
+                Assert.Equal(0, forwarded);
+                Assert.True(sent > 0, $"{g.Id} received nothing");
+            }
+
+            // A gateway dies: once the probes notice, its streams go to the next owner among the live ones.
+            await gateways[1].KillAsync();
+            await TestTimeouts.WaitUntilAsync(() => Task.FromResult(exporter.Ring.Ring.Members.Count == 2), TestTimeouts.Short, "the exporter to drop the dead gateway");
+            await gateways[0].WaitForRingAsync(gateways[0], gateways[2]);
+            await gateways[2].WaitForRingAsync(gateways[0], gateways[2]);
+            for (var t = Ticks / 2; t < Ticks; t++)
+            {
+                await exporter.ConsumeAsync(series.Request(t), CancellationToken.None);
+            }
+
+            await TestTimeouts.WaitUntilAsync(async () => (missing = await series.MissingAsync(prometheus, Ticks)) is null, TestTimeouts.Pipeline, "every tick in Prometheus");
+            Assert.Equal(0, await gateways[0].MetricAsync("pgotel_gateway_forwarded_points_total"));
+            Assert.Equal(0, await gateways[2].MetricAsync("pgotel_gateway_forwarded_points_total"));
+        }
+        catch
+        {
+            foreach (var g in gateways)
+            {
+                output.WriteLine($"--- {g.Id} ---\n{g.Output}");
+            }
+
+            throw;
+        }
+        finally
+        {
+            await exporter.StopAsync(CancellationToken.None).WaitAsync(TestTimeouts.Short);
+            foreach (var g in gateways)
+            {
+                await g.DisposeAsync();
+            }
+        }
+    }
+}
