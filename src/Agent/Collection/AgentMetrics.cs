@@ -34,4 +34,12 @@ internal static class AgentMetrics
     public static readonly Counter DroppedPoints = Metrics.CreateCounter(
         "pgotel_agent_dropped_points_total", "Data points the exporter gave up on, by reason.",
         new CounterConfiguration { LabelNames = ["exporter", "reason"] });
+
+    public static readonly Counter TargetScrapeErrors = Metrics.CreateCounter(
+        "pgotel_agent_target_scrape_errors_total", "Scrapes of a prometheus receiver target that failed (up = 0) or skipped unparsable lines.",
+        new CounterConfiguration { LabelNames = ["job", "target"] });
+
+    public static readonly Counter HostScrapeErrors = Metrics.CreateCounter(
+        "pgotel_agent_hostmetrics_errors_total", "hostmetrics scrapers that could not read their source, by scraper.",
+        new CounterConfiguration { LabelNames = ["scraper"] });
 }
