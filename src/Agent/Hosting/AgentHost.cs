@@ -100,7 +100,7 @@ internal sealed partial class AgentHost : IAsyncDisposable
                     exporter = c.Type switch
                     {
                         "otlp" => new OtlpExporter(id, c.OptionsAs<OtlpExporterOptions>(), loggers.CreateLogger<OtlpExporter>()),
-                        "debug" => new DebugExporter(id, c.OptionsAs<DebugExporterOptions>(), loggers.CreateLogger<DebugExporter>()),
+                        "debug" => new DebugExporter(id, c.OptionsAs<DebugExporterOptions>(), loggers.CreateLogger<DebugExporter>(), Console.Out),
                         _ => throw new ConfigException($"exporter type '{c.Type}' has no implementation in the agent"),
                     };
                     exporters[id] = exporter;
