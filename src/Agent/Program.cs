@@ -3,6 +3,9 @@ using Microsoft.Extensions.Logging;
 using PgOtelGateway.Agent.Collection;
 using PgOtelGateway.Agent.Configuration;
 using PgOtelGateway.Agent.Hosting;
+using PgOtelGateway.Agent.HostMetrics;
+using PgOtelGateway.Agent.Scrape;
+using OpenTelemetry.Proto.Collector.Metrics.V1;
 using PgOtelGateway.Shared.Cli;
 using PgOtelGateway.Shared.Configuration;
 using PgOtelGateway.Shared.Hosting;
@@ -55,22 +58,46 @@ internal static class Program
     private static async Task<int> CollectOnceAsync(PipelineConfig config)
     {
         using var loggers = LoggerFactory.Create(b => LogSetup.Configure(b, config.Service.Telemetry.Logs, toStandardError: true));
-        var receivers = config.Receivers.Values.Where(r => r.Type == "postgresql").ToList();
+        var receivers = config.Receivers.Values.Where(r => r.Type is "postgresql" or "prometheus" or "hostmetrics").ToList();
         if (receivers.Count == 0)
         {
-            Console.Error.WriteLine("collect-once: the configuration has no postgresql receiver");
+            Console.Error.WriteLine("collect-once: the configuration has no postgresql, prometheus or hostmetrics receiver");
             return 2;
         }
 
         var exit = 0;
         foreach (var r in receivers)
         {
-            var options = r.OptionsAs<PostgresqlReceiverOptions>();
-            await using var receiver = new PostgresqlReceiver(options, new NullConsumer(), loggers, TimeProvider.System);
-            using var timeout = new CancellationTokenSource(options.CollectionInterval);
-            var request = await receiver.ScrapeOnceAsync(timeout.Token).ConfigureAwait(false);
+            ExportMetricsServiceRequest request;
+            switch (r.Type)
+            {
+                case "postgresql":
+                {
+                    var options = r.OptionsAs<PostgresqlReceiverOptions>();
+                    await using var receiver = new PostgresqlReceiver(options, new NullConsumer(), loggers, TimeProvider.System);
+                    using var timeout = new CancellationTokenSource(options.CollectionInterval);
+                    request = await receiver.ScrapeOnceAsync(timeout.Token).ConfigureAwait(false);
+                    break;
+                }
+
+                case "prometheus":
+                {
+                    await using var receiver = new PrometheusReceiver(r.OptionsAs<PrometheusReceiverOptions>(), new NullConsumer(), loggers, TimeProvider.System);
+                    using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+                    request = await receiver.ScrapeOnceAsync(timeout.Token).ConfigureAwait(false);
+                    break;
+                }
+
+                default:
+                {
+                    await using var receiver = new HostMetricsReceiver(r.OptionsAs<HostMetricsReceiverOptions>(), new NullConsumer(), loggers, TimeProvider.System);
+                    request = receiver.ScrapeOnce();
+                    break;
+                }
+            }
+
             Console.Out.WriteLine(OtlpJson.Format(request));
-            if (request.ResourceMetrics.Any(rm => rm.ScopeMetrics.SelectMany(s => s.Metrics).Any(m => m.Name == "postgresql.up" && m.Gauge.DataPoints.Any(p => p.AsInt == 0))))
+            if (request.ResourceMetrics.Any(rm => rm.ScopeMetrics.SelectMany(s => s.Metrics).Any(m => m.Name is "postgresql.up" or "up" && m.Gauge.DataPoints.Any(p => p.AsInt == 0 && p.AsDouble == 0))))
             {
                 exit = 1;
             }

@@ -38,4 +38,12 @@ internal static class AgentMetrics
     public static readonly Counter LoadBalancedPoints = Metrics.CreateCounter(
         "pgotel_agent_loadbalanced_points_total", "Data points the otlp exporter's loadbalancing sent towards each ring owner (member=\"fallback\": no gateway known live, sent to endpoint).",
         new CounterConfiguration { LabelNames = ["exporter", "member"] });
+
+    public static readonly Counter TargetScrapeErrors = Metrics.CreateCounter(
+        "pgotel_agent_target_scrape_errors_total", "Scrapes of a prometheus receiver target that failed (up = 0) or skipped unparsable lines.",
+        new CounterConfiguration { LabelNames = ["job", "target"] });
+
+    public static readonly Counter HostScrapeErrors = Metrics.CreateCounter(
+        "pgotel_agent_hostmetrics_errors_total", "hostmetrics scrapers that could not read their source, by scraper.",
+        new CounterConfiguration { LabelNames = ["scraper"] });
 }

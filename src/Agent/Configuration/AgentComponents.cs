@@ -2,6 +2,8 @@ using System.Reflection;
 using PgOtelGateway.Agent.Collection;
 using PgOtelGateway.Agent.Export;
 using PgOtelGateway.Agent.Hosting;
+using PgOtelGateway.Agent.HostMetrics;
+using PgOtelGateway.Agent.Scrape;
 using PgOtelGateway.Shared.Configuration;
 using PgOtelGateway.Shared.Export;
 using PgOtelGateway.Shared.Processing;
@@ -17,6 +19,8 @@ internal static class AgentComponents
     /// <summary>Every receiver, processor, exporter and extension the agent can be configured with.</summary>
     public static ComponentRegistry CreateRegistry() => Processors().RegisterWith(new ComponentRegistry()
         .AddReceiver<PostgresqlReceiverOptions>("postgresql")
+        .AddReceiver<PrometheusReceiverOptions>("prometheus")
+        .AddReceiver<HostMetricsReceiverOptions>("hostmetrics")
         .AddExporter<OtlpExporterOptions>("otlp")
         .AddExporter<DebugExporterOptions>("debug")
         .AddExtension<AgentHealthCheckOptions>("health_check"));

@@ -7,6 +7,8 @@ using Microsoft.Extensions.Logging;
 using PgOtelGateway.Agent.Collection;
 using PgOtelGateway.Agent.Configuration;
 using PgOtelGateway.Agent.Export;
+using PgOtelGateway.Agent.HostMetrics;
+using PgOtelGateway.Agent.Scrape;
 using PgOtelGateway.Shared.Configuration;
 using PgOtelGateway.Shared.Export;
 using PgOtelGateway.Shared.Hosting;
@@ -99,7 +101,7 @@ internal sealed partial class AgentHost : IAsyncDisposable
                     {
                         "otlp" when c.OptionsAs<OtlpExporterOptions>().Loadbalancing is not null => new LoadBalancingExporter(id, c.OptionsAs<OtlpExporterOptions>(), loggers, TimeProvider.System),
                         "otlp" => new OtlpExporter(id, c.OptionsAs<OtlpExporterOptions>(), loggers.CreateLogger<OtlpExporter>()),
-                        "debug" => new DebugExporter(id, c.OptionsAs<DebugExporterOptions>(), loggers.CreateLogger<DebugExporter>()),
+                        "debug" => new DebugExporter(id, c.OptionsAs<DebugExporterOptions>(), loggers.CreateLogger<DebugExporter>(), Console.Out),
                         _ => throw new ConfigException($"exporter type '{c.Type}' has no implementation in the agent"),
                     };
                     exporters[id] = exporter;
@@ -129,6 +131,8 @@ internal sealed partial class AgentHost : IAsyncDisposable
             _receivers.Add(c.Type switch
             {
                 "postgresql" => new PostgresqlReceiver(c.OptionsAs<PostgresqlReceiverOptions>(), next, loggers, TimeProvider.System),
+                "prometheus" => new PrometheusReceiver(c.OptionsAs<PrometheusReceiverOptions>(), next, loggers, TimeProvider.System),
+                "hostmetrics" => new HostMetricsReceiver(c.OptionsAs<HostMetricsReceiverOptions>(), next, loggers, TimeProvider.System),
                 _ => throw new ConfigException($"receiver type '{c.Type}' has no implementation in the agent"),
             });
         }

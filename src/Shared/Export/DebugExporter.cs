@@ -19,8 +19,11 @@ public enum DebugVerbosity
     Detailed,
 }
 
-/// <summary>Writes a summary (or the data as OTLP/JSON) of every request to the log.</summary>
-public sealed partial class DebugExporter(string id, DebugExporterOptions options, ILogger<DebugExporter> logger) : IMetricsConsumer
+/// <summary>
+/// Writes a summary (or the data as OTLP/JSON) of every request to the log, or to <paramref name="output"/> when
+/// one is given (the agent prints to stdout; its logs go to stderr).
+/// </summary>
+public sealed partial class DebugExporter(string id, DebugExporterOptions options, ILogger<DebugExporter> logger, TextWriter? output = null) : IMetricsConsumer
 {
     /// <summary>Requests seen, for people and tests.</summary>
     public long Requests => Interlocked.Read(ref _requests);
@@ -39,6 +42,20 @@ public sealed partial class DebugExporter(string id, DebugExporterOptions option
         }
 
         Interlocked.Increment(ref _requests);
+        if (output is not null)
+        {
+            var text = options.Verbosity == DebugVerbosity.Detailed
+                ? OtlpJson.Format(request)
+                : $"{id}: {request.ResourceMetrics.Count} resources, {metrics} metrics, {MetricsCounting.DataPoints(request)} data points";
+            lock (output)
+            {
+                output.WriteLine(text);
+                output.Flush();
+            }
+
+            return Task.CompletedTask;
+        }
+
         LogSummary(logger, id, request.ResourceMetrics.Count, metrics, MetricsCounting.DataPoints(request));
         if (options.Verbosity == DebugVerbosity.Detailed)
         {
