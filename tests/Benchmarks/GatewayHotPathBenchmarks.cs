@@ -1,9 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using Google.Protobuf;
 using OpenTelemetry.Proto.Collector.Metrics.V1;
-using OpenTelemetry.Proto.Common.V1;
-using OpenTelemetry.Proto.Metrics.V1;
-using OpenTelemetry.Proto.Resource.V1;
 using PgOtelGateway.Shared.RemoteWrite.Proto;
 using PgOtelGateway.Shared.Translation;
 
@@ -49,48 +46,5 @@ public class GatewayHotPathBenchmarks
         return Snappier.Snappy.CompressToArray(write.ToByteArray()).Length;
     }
 
-    internal static ExportMetricsServiceRequest AgentLikeRequest(int points)
-    {
-        static KeyValue Kv(string k, string v) => new() { Key = k, Value = new AnyValue { StringValue = v } };
-        var resource = new Resource();
-        resource.Attributes.Add([Kv("service.name", "postgresql"), Kv("service.instance.id", "pg-0001:5432"), Kv("db.instance", "pg-0001:5432"), Kv("db.cluster", "c1"), Kv("db.role", "primary")]);
-        var scope = new ScopeMetrics();
-        string[] names = ["postgresql.table.rows", "postgresql.table.dead_rows", "postgresql.table.size", "postgresql.table.modifications", "postgresql.table.scans"];
-        foreach (var name in names)
-        {
-            var counter = name.EndsWith("modifications", StringComparison.Ordinal) || name.EndsWith("scans", StringComparison.Ordinal);
-            var metric = new Metric { Name = name, Unit = name.EndsWith("size", StringComparison.Ordinal) ? "By" : "{row}" };
-            var list = new List<NumberDataPoint>();
-            for (var i = 0; i < points / names.Length; i++)
-            {
-                var p = new NumberDataPoint { TimeUnixNano = 1_700_000_000_000_000_000UL, AsInt = i * 13 };
-                p.Attributes.Add([Kv("database_name", $"db{i % 20}"), Kv("schema_name", "public"), Kv("table_name", $"t{i / 20}")]);
-                if (counter)
-                {
-                    p.StartTimeUnixNano = 1_600_000_000_000_000_000UL;
-                }
-
-                list.Add(p);
-            }
-
-            if (counter)
-            {
-                metric.Sum = new Sum { IsMonotonic = true, AggregationTemporality = AggregationTemporality.Cumulative };
-                metric.Sum.DataPoints.Add(list);
-            }
-            else
-            {
-                metric.Gauge = new Gauge();
-                metric.Gauge.DataPoints.Add(list);
-            }
-
-            scope.Metrics.Add(metric);
-        }
-
-        var rm = new ResourceMetrics { Resource = resource };
-        rm.ScopeMetrics.Add(scope);
-        var request = new ExportMetricsServiceRequest();
-        request.ResourceMetrics.Add(rm);
-        return request;
-    }
+    internal static ExportMetricsServiceRequest AgentLikeRequest(int points) => AgentShapedRequests.Build(points);
 }
