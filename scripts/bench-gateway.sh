@@ -4,15 +4,17 @@
 #   1. as fast as the gateway accepts, for points per CPU-second of the gateway process;
 #   2. at a fixed 70,000 points/s, for the gateway's peak RSS (VmHWM) at that rate.
 #   bash scripts/bench-gateway.sh [--seconds N] [--write-docs]
+# With --fsync-compare, instead: the max-rate run once per durable-queue fsync policy (never, group, always).
 set -euo pipefail
 PGOTEL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PGOTEL_ROOT
 cd "$PGOTEL_ROOT"
-seconds=30 write_docs=0
+seconds=30 write_docs=0 fsync_compare=0 fsync=group
 while [ $# -gt 0 ]; do
   case $1 in
     --seconds) seconds=$2; shift ;;
     --write-docs) write_docs=1 ;;
+    --fsync-compare) fsync_compare=1 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -57,6 +59,9 @@ extensions:
 gateway:
   admin:
     endpoint: ""
+  queue:
+    directory: $PGOTEL_RUN_DIR/queue-$(date +%s%N)
+    fsync: $fsync
 service:
   extensions: [health_check]
   pipelines:
@@ -97,6 +102,12 @@ PY
 }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(dotnet --version) SDK"
+if [ "$fsync_compare" = 1 ]; then
+  for fsync in never group always; do
+    run "max rate, fsync: $fsync" --concurrency 16 --points-per-request 1000 --instances 50
+  done
+  exit 0
+fi
 run "max rate" --concurrency 4 --points-per-request 1000 --instances 50 | tee "$PGOTEL_RUN_DIR/max.txt"
 run "70k/s" --concurrency 4 --points-per-request 1000 --instances 50 --rate 70000 | tee "$PGOTEL_RUN_DIR/70k.txt"
 if [ "$write_docs" = 1 ]; then

@@ -8,7 +8,8 @@ namespace PgOtelGateway.Benchmarks;
 
 /// <summary>
 /// The cost of durability: concurrent clients append 1,000-point agent-shaped requests to the durable queue and
-/// each waits for its acknowledgement, under <c>fsync: always</c>, <c>group</c> and <c>never</c>:
+/// each waits for its acknowledgement, under <c>fsync: always</c>, <c>group</c> (no wait, the default),
+/// <c>group</c> with <c>group_commit.interval: 2ms</c>, and <c>never</c>:
 /// <c>dotnet run -c Release --project tests/Benchmarks -- --filter '*DurableQueue*'</c>.
 /// One operation is one acknowledged request; 1,000 points each. The queue lives under the system temp folder.
 /// </summary>
@@ -21,7 +22,7 @@ public class DurableQueueBenchmarks
     private string _directory = "";
     private DurableLog? _log;
 
-    [Params("always", "group", "never")]
+    [Params("always", "group", "group+2ms", "never")]
     public string Fsync { get; set; } = "group";
 
     [Params(1, 16)]
@@ -34,7 +35,8 @@ public class DurableQueueBenchmarks
         _directory = Path.Combine(Path.GetTempPath(), "pgotel-bench-queue-" + Guid.NewGuid().ToString("N"));
         var options = new QueueOptions
         {
-            Fsync = Enum.Parse<FsyncPolicy>(Fsync, ignoreCase: true),
+            Fsync = Enum.Parse<FsyncPolicy>(Fsync.Split('+')[0], ignoreCase: true),
+            GroupCommit = new GroupCommitOptions { Interval = Fsync.EndsWith("+2ms", StringComparison.Ordinal) ? TimeSpan.FromMilliseconds(2) : TimeSpan.Zero },
             MaxSize = ByteSize.FromMiB(4096),
             SegmentSize = ByteSize.FromMiB(64),
         };

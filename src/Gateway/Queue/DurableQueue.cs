@@ -198,7 +198,13 @@ internal sealed partial class DurableQueue : IMetricsConsumer, IPipelineComponen
     {
         foreach (var reader in _readers)
         {
+            reader.Abort();
             reader.Dispose();
+        }
+
+        if (_open)
+        {
+            _stopping.Cancel();
         }
 
         _stopping.Dispose();

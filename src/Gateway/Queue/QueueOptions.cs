@@ -101,8 +101,12 @@ internal sealed class QueueOptions : IValidatableOptions
 /// <summary><c>gateway.queue.group_commit</c>.</summary>
 internal sealed class GroupCommitOptions
 {
-    /// <summary>How long the writer waits after the first append of a group for others to join it.</summary>
-    public TimeSpan Interval { get; set; } = TimeSpan.FromMilliseconds(2);
+    /// <summary>
+    /// How long the writer waits after the first append of a group for others to join it. 0 (the default) does not
+    /// wait: the appends that arrive while one group is written and fsync'd form the next group, which already
+    /// gathers concurrent requests without delaying a lone one.
+    /// </summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.Zero;
 
     /// <summary>A group is written at once when it reaches this many bytes.</summary>
     public ByteSize MaxBytes { get; set; } = ByteSize.FromMiB(4);

@@ -244,8 +244,21 @@ internal sealed partial class QueueReader : IDisposable
         Volatile.Write(ref _cursor, last);
     }
 
+    /// <summary>Stops at once, without waiting for what is in flight (the process is going away).</summary>
+    public void Abort()
+    {
+        _stopReading.Cancel();
+        _abort.Cancel();
+    }
+
     public void Dispose()
     {
+        // A loop still winding down after Abort reads the tokens; those sources own no timer, so leaving them is safe.
+        if (_loop is not null && !_loop.IsCompleted)
+        {
+            return;
+        }
+
         _stopReading.Dispose();
         _abort.Dispose();
     }

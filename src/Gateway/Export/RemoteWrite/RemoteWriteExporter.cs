@@ -96,6 +96,14 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
 
     public Task ConsumeAsync(ExportMetricsServiceRequest request, CancellationToken cancellationToken)
     {
+        // Refuse before anything changes state (delta totals): a refused request is handed over again as it was.
+        // Concurrent requests may overshoot the limit by one request each.
+        if (Interlocked.Read(ref _pending) >= _options.RemoteWriteQueue.QueueSize)
+        {
+            throw new PipelineRefusedException(RefusalReason.QueueFull,
+                $"the remote write queue of exporter '{_id}' is full ({_options.RemoteWriteQueue.QueueSize} samples)", TimeSpan.FromSeconds(2));
+        }
+
         _deltas.Convert(request);
         var result = OtlpToPrometheus.Translate(request, _translation);
         if (result.DroppedPoints > 0)
@@ -105,12 +113,7 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
         }
 
         var count = result.Series.Count;
-        if (Interlocked.Add(ref _pending, count) > _options.RemoteWriteQueue.QueueSize && count > 0)
-        {
-            Interlocked.Add(ref _pending, -count);
-            throw new PipelineRefusedException(RefusalReason.QueueFull,
-                $"the remote write queue of exporter '{_id}' is full ({_options.RemoteWriteQueue.QueueSize} samples)", TimeSpan.FromSeconds(2));
-        }
+        Interlocked.Add(ref _pending, count);
 
         if (count == 0)
         {
