@@ -12,7 +12,7 @@ namespace PgOtelGateway.Benchmarks;
 
 /// <summary>
 /// Bytes per data point of the cold tier's two marshalers on the same simulated agent data:
-/// <c>dotnet run -c Release --project tests/Benchmarks -- cold-size [--instances N] [--minutes M] [--file-minutes F]</c>.
+/// <c>dotnet run -c Release --project tests/Benchmarks -- cold-size [--instances N] [--minutes M] [--file-minutes F] [--out DIR] [--no-sort] [--no-dictionary]</c>.
 /// <para>
 /// A fleet of PostgreSQL instances is scraped every 10 s with the agent's catalog shapes (instance, database,
 /// table, index and statement metrics; counters that grow at per-series rates, levels that drift, ratios and
@@ -31,12 +31,20 @@ internal static class ColdTierSize
         var instances = Option(args, "--instances", 40);
         var minutes = Option(args, "--minutes", 20);
         var fileMinutes = Option(args, "--file-minutes", 1);
+        var outIndex = Array.IndexOf(args, "--out");
+        var outDirectory = outIndex >= 0 && outIndex + 1 < args.Length ? args[outIndex + 1] : null;
         var fleet = new Fleet(instances, seed: 42);
         var start = new DateTimeOffset(2026, 11, 25, 0, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds();
         long points = 0, parquetBytes = 0, otlpBytes = 0, otlpZstdBytes = 0;
         var files = 0;
         var parquetTime = TimeSpan.Zero;
+        var sort = Array.IndexOf(args, "--no-sort") < 0;
         var options = MetricsParquetWriter.Options(Parquet.CompressionMethod.Zstd);
+        if (Array.IndexOf(args, "--no-dictionary") >= 0)
+        {
+            // What the dictionary hints buy: the library's own choice (it skips dictionaries of mostly distinct values).
+            options = new Parquet.ParquetOptions { CompressionMethod = Parquet.CompressionMethod.Zstd, CompressionLevel = System.IO.Compression.CompressionLevel.Optimal };
+        }
         using var compressor = new ZstdSharp.Compressor(3);
         for (var file = 0; file < minutes / fileMinutes; file++)
         {
@@ -53,11 +61,25 @@ internal static class ColdTierSize
             }
 
             var timer = Stopwatch.StartNew();
-            rows.Sort(fileMinutes * 60_000_000_000L);
+            if (sort)
+            {
+                rows.Sort(fileMinutes * 60_000_000_000L);
+            }
             using var parquet = new MemoryStream();
             await MetricsParquetWriter.WriteAsync(rows, 0, rows.Count, parquet, options, CancellationToken.None).ConfigureAwait(false);
             parquetTime += timer.Elapsed;
             parquetBytes += parquet.Length;
+            if (outDirectory is not null)
+            {
+                // The exporter's layout, for a look with DuckDB: --out DIR writes DIR/metrics/year=…/….parquet.
+                var first = start + (file * fileMinutes * 60_000L);
+                var key = Gateway.Export.S3.ObjectKeys.Relative(
+                    fileMinutes == 60 ? Gateway.Export.S3.S3Partition.Hour : Gateway.Export.S3.S3Partition.Minute, first * 1_000_000, "bench", file + 1, ".parquet");
+                var path = Path.Combine(outDirectory, "metrics", key);
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                await File.WriteAllBytesAsync(path, parquet.ToArray()).ConfigureAwait(false);
+            }
+
             otlpBytes += otlp.Length;
             otlpZstdBytes += compressor.Wrap(otlp.GetBuffer().AsSpan(0, (int)otlp.Length)).Length;
             files++;
