@@ -46,7 +46,19 @@ internal sealed partial class LoadBalancingExporter : IMetricsConsumer, IPipelin
         _peers = new PeerClients(tls, "", "none", options.Headers);
         _membership = new RingMembership(_balancing.Members, _balancing.TokensPerMember, selfId: null, static () => MemberState.Joining, _peers,
             options.Timeout, loggers.CreateLogger<RingMembership>(), time);
-        _membership.Changed += view => LogRing(_logger, _id, view.Ring.Members.Count, string.Join(", ", view.Ring.Members));
+        _membership.Changed += OnChanged;
+    }
+
+    private void OnChanged(RingView view)
+    {
+        LogRing(_logger, _id, view.Ring.Members.Count, string.Join(", ", view.Ring.Members));
+        var addresses = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var m in view.Members)
+        {
+            addresses.Add(m.Address);
+        }
+
+        _peers.Retain(addresses);
     }
 
     /// <summary>The ring this exporter routes by (tests read it).</summary>

@@ -131,7 +131,14 @@ internal sealed partial class GatewayRing : IRingStatus, IAsyncDisposable
         GatewayMetrics.RingMembers.WithLabels("ACTIVE").Set(active);
         GatewayMetrics.RingMembers.WithLabels("LEAVING").Set(leaving);
         GatewayMetrics.RingOwnedFraction.Set(view.Self < 0 ? 0 : view.Ring.OwnedFraction(view.Self));
-        Peers.Retain(view.Addresses);
+        // Keep the channels of every live member (probes use them too), not only of the owners.
+        var addresses = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var m in view.Members)
+        {
+            addresses.Add(m.Address);
+        }
+
+        Peers.Retain(addresses);
     }
 
     /// <summary>The bound address, or for a wildcard bind the first non-loopback IPv4 address of this host.</summary>

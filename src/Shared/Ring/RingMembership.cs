@@ -67,6 +67,7 @@ internal sealed partial class RingMembership : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly Lock _gate = new();
+    private readonly Lock _rebuildGate = new();
     private readonly Dictionary<string, Peer> _known = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
     private readonly SemaphoreSlim _roundLock = new(1, 1);
@@ -520,8 +521,17 @@ internal sealed partial class RingMembership : IAsyncDisposable
         return address.Length > 0;
     }
 
-    /// <summary>Builds the view from what is known now and publishes it when the owning set changed.</summary>
+    /// <summary>Builds the view from what is known now and publishes it when the members or their states changed.</summary>
     public void Rebuild()
+    {
+        // One rebuild at a time, so a view built from older state never replaces a newer one.
+        lock (_rebuildGate)
+        {
+            RebuildLocked();
+        }
+    }
+
+    private void RebuildLocked()
     {
         var members = new List<RingMember>();
         var owners = new List<(string Id, string Address)>();
@@ -576,6 +586,12 @@ internal sealed partial class RingMembership : IAsyncDisposable
         }
 
         var view = new RingView(ring, addresses, _selfId is null ? -1 : ring.IndexOf(_selfId), members);
+        var membersSame = old.Members.Count == members.Count;
+        for (var i = 0; membersSame && i < members.Count; i++)
+        {
+            membersSame = old.Members[i].Id == members[i].Id && old.Members[i].State == members[i].State && old.Members[i].Address == members[i].Address;
+        }
+
         _view = view;
         if (!same)
         {
@@ -585,6 +601,10 @@ internal sealed partial class RingMembership : IAsyncDisposable
             }
 
             LogRingChanged(_logger, ring.Members.Count, string.Join(", ", ring.Members));
+        }
+
+        if (!same || !membersSame)
+        {
             Changed?.Invoke(view);
         }
     }

@@ -93,4 +93,45 @@ public sealed class AgentLoadBalancingTests(ITestOutputHelper output)
             }
         }
     }
+
+    [Fact]
+    public async Task Export_WithDnsMembers_LearnsTheGatewayIdFromItsProbeAndDelivers()
+    {
+        var name = UniqueName.For();
+        using var dir = new TempDirectory();
+        await using var gateway = GatewayProcess.Create("gw" + name[^6..], 1, dir.Path)[0];
+        await gateway.StartAsync($"probe_interval: 500ms\nstatic: {GatewayProcess.StaticMembers([gateway])}");
+        var options = new OtlpExporterOptions
+        {
+            Endpoint = gateway.Address,
+            Loadbalancing = new LoadBalancingOptions
+            {
+                // localhost resolves to 127.0.0.1 (and maybe ::1, where nothing answers: not a member then).
+                Members = new RingMembersOptions { ProbeInterval = TimeSpan.FromMilliseconds(500), Dns = new DnsMembersOptions { Hostname = "localhost", Port = gateway.GrpcPort } },
+            },
+        };
+        using var exporter = new LoadBalancingExporter("otlp", options, NullLoggerFactory.Instance, TimeProvider.System);
+        try
+        {
+            await exporter.StartAsync(CancellationToken.None).WaitAsync(TestTimeouts.Short);
+            await TestTimeouts.WaitUntilAsync(() => Task.FromResult(exporter.Ring.Ring.Members.Count == 1), TestTimeouts.Short, "the exporter to find the gateway by DNS");
+            Assert.Equal(gateway.Id, exporter.Ring.Ring.Members[0]);
+            Assert.Equal(gateway.Address, exporter.Ring.Addresses[0]);
+
+            using var series = new RingSender(name, gateway.Address, resources: 1, metrics: 5, attributeSets: 2,
+                DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 60), TimeSpan.FromSeconds(1));
+            for (var t = 0; t < 3; t++)
+            {
+                await exporter.ConsumeAsync(series.Request(t), CancellationToken.None);
+            }
+
+            using var prometheus = new PrometheusClient();
+            string? missing = "not checked";
+            await TestTimeouts.WaitUntilAsync(async () => (missing = await series.MissingAsync(prometheus, 3)) is null, TestTimeouts.Pipeline, "every tick in Prometheus");
+        }
+        finally
+        {
+            await exporter.StopAsync(CancellationToken.None).WaitAsync(TestTimeouts.Short);
+        }
+    }
 }
