@@ -14,7 +14,9 @@ namespace PgOtelGateway.LoadGen;
 /// Simulates the output of N PostgreSQL agents (databases × tables × indexes, the catalog's metric shapes) and
 /// sends it as OTLP/gRPC, as fast as accepted or at a target rate, then reports points/s sent, accepted and
 /// refused, and latency percentiles.
-/// <code>pgotel-loadgen --endpoint http://127.0.0.1:4317 --seconds 30 --instances 50 --points-per-request 1000 --concurrency 4 [--rate POINTS_PER_S] [--compression zstd|gzip|none]</code>
+/// <code>pgotel-loadgen --endpoint http://127.0.0.1:4317 --seconds 30 --instances 50 --points-per-request 1000 --concurrency 4 [--rate POINTS_PER_S] [--compression zstd|gzip|none] [--replicas N]</code>
+/// With <c>--replicas 2</c> every request is sent twice, as by the two agents of an HA pair: identical but for
+/// <c>agent.id</c> (<c>agent-0</c>, <c>agent-1</c>), one after the other.
 /// </summary>
 internal static class Program
 {
@@ -35,7 +37,7 @@ internal static class Program
         }
 
         var shapes = AgentShapes.Build(o.Instances, o.PointsPerRequest);
-        long sent = 0, accepted = 0, refused = 0, failedRequests = 0, requestNumber = -1;
+        long sent = 0, accepted = 0, refused = 0, failedRequests = 0, requestNumber = -1, requests = 0;
         var latencies = new List<double>[o.Concurrency];
         var stop = DateTime.UtcNow + TimeSpan.FromSeconds(o.Seconds);
         var clock = Stopwatch.StartNew();
@@ -45,22 +47,33 @@ internal static class Program
             while (DateTime.UtcNow < stop)
             {
                 // One sequence across workers: every request is a distinct (instance, time) pair.
-                var request = shapes.Next((int)Interlocked.Increment(ref requestNumber), DateTimeOffset.UtcNow);
+                var original = shapes.Next((int)Interlocked.Increment(ref requestNumber), DateTimeOffset.UtcNow);
                 var points = o.PointsPerRequest;
-                var started = Stopwatch.GetTimestamp();
-                try
+                for (var replica = 0; replica < o.Replicas; replica++)
                 {
-                    var response = await client.ExportAsync(request, headers, DateTime.UtcNow.AddSeconds(30));
-                    Interlocked.Add(ref accepted, points - (response.PartialSuccess?.RejectedDataPoints ?? 0));
-                }
-                catch (RpcException)
-                {
-                    Interlocked.Add(ref refused, points);
-                    Interlocked.Increment(ref failedRequests);
-                }
+                    var request = original;
+                    if (o.Replicas > 1)
+                    {
+                        request = replica == o.Replicas - 1 ? original : original.Clone();
+                        request.ResourceMetrics[0].Resource.Attributes.Add(new KeyValue { Key = "agent.id", Value = new AnyValue { StringValue = $"agent-{replica}" } });
+                    }
 
-                latencies[w].Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-                Interlocked.Add(ref sent, points);
+                    var started = Stopwatch.GetTimestamp();
+                    try
+                    {
+                        var response = await client.ExportAsync(request, headers, DateTime.UtcNow.AddSeconds(30));
+                        Interlocked.Add(ref accepted, points - (response.PartialSuccess?.RejectedDataPoints ?? 0));
+                    }
+                    catch (RpcException)
+                    {
+                        Interlocked.Add(ref refused, points);
+                        Interlocked.Increment(ref failedRequests);
+                    }
+
+                    latencies[w].Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                    Interlocked.Add(ref sent, points);
+                    Interlocked.Increment(ref requests);
+                }
                 if (o.Rate > 0)
                 {
                     // Pace so all workers together send about --rate points per second.
@@ -78,12 +91,12 @@ internal static class Program
         var all = latencies.SelectMany(l => l).Order().ToArray();
         double P(double q) => all.Length == 0 ? 0 : all[Math.Min(all.Length - 1, (int)(q * all.Length))];
         var inv = CultureInfo.InvariantCulture;
-        Console.WriteLine(string.Create(inv, $"seconds={seconds:F1} sent_points={sent} accepted_points={accepted} refused_points={refused} failed_requests={failedRequests}"));
+        Console.WriteLine(string.Create(inv, $"seconds={seconds:F1} requests={requests} sent_points={sent} accepted_points={accepted} refused_points={refused} failed_requests={failedRequests}"));
         Console.WriteLine(string.Create(inv, $"sent_per_s={sent / seconds:F0} accepted_per_s={accepted / seconds:F0} latency_ms_p50={P(0.5):F2} p99={P(0.99):F2} max={P(1):F2}"));
         return 0;
     }
 
-    private sealed record Options(string Endpoint, int Seconds, int Instances, int PointsPerRequest, int Concurrency, double Rate, string Compression)
+    private sealed record Options(string Endpoint, int Seconds, int Instances, int PointsPerRequest, int Concurrency, double Rate, string Compression, int Replicas)
     {
         public static Options Parse(string[] args)
         {
@@ -101,7 +114,8 @@ internal static class Program
                 int.Parse(Get("--points-per-request", "1000"), inv),
                 int.Parse(Get("--concurrency", "4"), inv),
                 double.Parse(Get("--rate", "0"), inv),
-                Get("--compression", "zstd"));
+                Get("--compression", "zstd"),
+                Math.Max(1, int.Parse(Get("--replicas", "1"), inv)));
         }
     }
 }
