@@ -11,5 +11,6 @@ internal interface ILoadSender : IDisposable
     /// <summary>The last error seen, for the report.</summary>
     string? LastError { get; }
 
-    Task<SendOutcome> SendAsync(int n, DateTimeOffset now);
+    /// <summary>Sends request number n; <paramref name="agentId"/>, when set, becomes the resource's <c>agent.id</c>.</summary>
+    Task<SendOutcome> SendAsync(int n, DateTimeOffset now, string? agentId);
 }

@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Grpc.Net.Client;
 using OpenTelemetry.Proto.Collector.Metrics.V1;
+using OpenTelemetry.Proto.Common.V1;
 using PgOtelGateway.Shared.Compression;
 
 namespace PgOtelGateway.LoadGen;
@@ -31,9 +32,14 @@ internal sealed class OtlpSender : ILoadSender
 
     public string? LastError => _lastError;
 
-    public async Task<SendOutcome> SendAsync(int n, DateTimeOffset now)
+    public async Task<SendOutcome> SendAsync(int n, DateTimeOffset now, string? agentId)
     {
         var request = _shapes.Next(n, now);
+        if (agentId is not null)
+        {
+            request.ResourceMetrics[0].Resource.Attributes.Add(new KeyValue { Key = "agent.id", Value = new AnyValue { StringValue = agentId } });
+        }
+
         try
         {
             var response = await _client.ExportAsync(request, _headers, DateTime.UtcNow.AddSeconds(30)).ConfigureAwait(false);

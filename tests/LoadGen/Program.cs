@@ -15,8 +15,10 @@ namespace PgOtelGateway.LoadGen;
 /// </list>
 /// <code>
 /// pgotel-loadgen [--protocol otlp|remote-write] [--endpoint URL] [--seconds 30] [--instances 50]
-///   [--points-per-request 1000] [--concurrency 4] [--rate POINTS_PER_S] [--compression zstd|gzip|none] [--describe]
+///   [--points-per-request 1000] [--concurrency 4] [--rate POINTS_PER_S] [--compression zstd|gzip|none] [--replicas N] [--describe]
 /// </code>
+/// With <c>--replicas 2</c> every OTLP request is sent twice, as by the two agents of an HA pair: identical but
+/// for <c>agent.id</c> (<c>agent-0</c>, <c>agent-1</c>), one after the other.
 /// The last line printed is machine-readable <c>key=value</c> pairs (scripts/bench-*.sh parse it).
 /// </summary>
 internal static class Program
@@ -61,20 +63,27 @@ internal static class Program
                     // One sequence across workers: every request is a distinct (instance, time) pair.
                     var n = (int)Interlocked.Increment(ref requestNumber);
                     var points = shapes.PointsPerRequest;
-                    var started = Stopwatch.GetTimestamp();
-                    var outcome = await sender.SendAsync(n, DateTimeOffset.UtcNow).ConfigureAwait(false);
-                    if (outcome.Refused)
+                    var now = DateTimeOffset.UtcNow;
+                    for (var replica = 0; replica < o.Replicas; replica++)
                     {
-                        Interlocked.Add(ref refused, points);
-                        Interlocked.Increment(ref failedRequests);
-                    }
-                    else
-                    {
-                        Interlocked.Add(ref accepted, points - outcome.RejectedPoints);
+                        // With --replicas, the copies differ only in agent.id, as from the two agents of an HA pair.
+                        var agentId = o.Replicas > 1 ? string.Create(inv, $"agent-{replica}") : null;
+                        var started = Stopwatch.GetTimestamp();
+                        var outcome = await sender.SendAsync(n, now, agentId).ConfigureAwait(false);
+                        if (outcome.Refused)
+                        {
+                            Interlocked.Add(ref refused, points);
+                            Interlocked.Increment(ref failedRequests);
+                        }
+                        else
+                        {
+                            Interlocked.Add(ref accepted, points - outcome.RejectedPoints);
+                        }
+
+                        latencies[w].Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                        Interlocked.Add(ref sent, points);
                     }
 
-                    latencies[w].Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-                    Interlocked.Add(ref sent, points);
                     if (o.Rate > 0)
                     {
                         // Pace so all workers together send about --rate points per second.
@@ -106,7 +115,7 @@ internal static class Program
 }
 
 /// <summary>Command-line options.</summary>
-internal sealed record LoadOptions(string Protocol, string Endpoint, int Seconds, int Instances, int PointsPerRequest, int Concurrency, double Rate, string Compression, bool Describe)
+internal sealed record LoadOptions(string Protocol, string Endpoint, int Seconds, int Instances, int PointsPerRequest, int Concurrency, double Rate, string Compression, bool Describe, int Replicas)
 {
     public static LoadOptions Parse(string[] args)
     {
@@ -129,6 +138,12 @@ internal sealed record LoadOptions(string Protocol, string Endpoint, int Seconds
             throw new ArgumentException($"--compression must be zstd, gzip or none, not '{compression}'");
         }
 
+        var replicas = Math.Max(1, int.Parse(Get("--replicas", "1"), inv));
+        if (replicas > 1 && protocol != "otlp")
+        {
+            throw new ArgumentException("--replicas applies to --protocol otlp only (the HA pair's copies differ in the agent.id resource attribute)");
+        }
+
         return new LoadOptions(
             protocol,
             Get("--endpoint", protocol == "otlp" ? "http://127.0.0.1:4317" : "http://127.0.0.1:8429/api/v1/write"),
@@ -138,6 +153,7 @@ internal sealed record LoadOptions(string Protocol, string Endpoint, int Seconds
             int.Parse(Get("--concurrency", "4"), inv),
             double.Parse(Get("--rate", "0"), inv),
             compression,
-            Array.IndexOf(args, "--describe") >= 0);
+            Array.IndexOf(args, "--describe") >= 0,
+            replicas);
     }
 }

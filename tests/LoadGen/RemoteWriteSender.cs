@@ -43,7 +43,7 @@ internal sealed class RemoteWriteSender : ILoadSender
         return write;
     }
 
-    public async Task<SendOutcome> SendAsync(int n, DateTimeOffset now)
+    public async Task<SendOutcome> SendAsync(int n, DateTimeOffset now, string? agentId)
     {
         var body = Snappier.Snappy.CompressToArray(ToWriteRequest(_shapes.Next(n, now), _translation).ToByteArray());
         using var content = new ByteArrayContent(body);

@@ -66,7 +66,8 @@ internal sealed partial class RedisConnection : IAsyncDisposable
         }
     }
 
-    private TimeSpan ConnectTimeout => TimeSpan.FromMilliseconds(Math.Max(_options.Timeout.TotalMilliseconds, 1000));
+    // The first connect also loads the client (JIT, handshake, server info): on a busy host it takes seconds.
+    private TimeSpan ConnectTimeout => TimeSpan.FromMilliseconds(Math.Max(_options.Timeout.TotalMilliseconds, 5000));
 
     /// <summary>
     /// The database to send to, or null when Redis is not reachable now (the error is counted and logged once).

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using PgOtelGateway.Gateway.Dedup;
 using PgOtelGateway.Gateway.Tests.Admin;
@@ -21,7 +22,7 @@ public sealed class DedupeProcessorTests
         return dedupe;
     }
 
-    private static DedupeProcessor Create(IMetricsConsumer next, string? redisPrefix = null, TimeProvider? time = null, string endpoint = "")
+    private static DedupeProcessor Create(IMetricsConsumer next, string? redisPrefix = null, TimeProvider? time = null, string endpoint = "", ILogger<DedupeProcessor>? logger = null)
     {
         var options = new DedupeOptions { CacheTtl = TimeSpan.FromMinutes(5) };
         if (redisPrefix is not null)
@@ -29,7 +30,7 @@ public sealed class DedupeProcessorTests
             options.Redis = new RedisOptions { Endpoint = endpoint.Length > 0 ? endpoint : TestEnvironment.Redis, KeyPrefix = redisPrefix + ":" };
         }
 
-        return new DedupeProcessor("dedupe", options, next, NullLogger<DedupeProcessor>.Instance, time ?? TimeProvider.System);
+        return new DedupeProcessor("dedupe", options, next, logger ?? NullLogger<DedupeProcessor>.Instance, time ?? TimeProvider.System);
     }
 
     [Fact]
@@ -146,7 +147,8 @@ public sealed class DedupeProcessorTests
     {
         var sink = new CollectingConsumer();
         var closed = FreePort.Get();
-        await using var dedupe = Create(sink, UniqueName.For(), endpoint: $"127.0.0.1:{closed}");
+        var logger = new ListLogger<DedupeProcessor>();
+        await using var dedupe = Create(sink, UniqueName.For(), endpoint: $"127.0.0.1:{closed}", logger: logger);
         await dedupe.StartAsync(CancellationToken.None);
 
         for (var t = 1UL; t <= 3; t++)
@@ -159,5 +161,35 @@ public sealed class DedupeProcessorTests
         var snapshot = dedupe.Snapshot();
         Assert.Equal(12, snapshot.HitsLocal);
         Assert.Equal(3, snapshot.RedisErrors);
+        Assert.Single(logger.Entries, e => e.Level == LogLevel.Warning); // logged once, not per request
+    }
+}
+
+/// <summary>A logger that keeps what was logged.</summary>
+internal sealed class ListLogger<T> : ILogger<T>
+{
+    private readonly List<(LogLevel Level, string Message)> _entries = [];
+
+    public IReadOnlyList<(LogLevel Level, string Message)> Entries
+    {
+        get
+        {
+            lock (_entries)
+            {
+                return [.. _entries];
+            }
+        }
+    }
+
+    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+    public bool IsEnabled(LogLevel logLevel) => true;
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        lock (_entries)
+        {
+            _entries.Add((logLevel, formatter(state, exception)));
+        }
     }
 }

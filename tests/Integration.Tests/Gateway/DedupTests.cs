@@ -65,6 +65,7 @@ public sealed class DedupTests(ITestOutputHelper output)
         Assert.Equal((0L, 0L), (a.RedisErrors, b.RedisErrors));
         Assert.InRange(a.RedisRoundTrips, 1, scrapes);
         Assert.InRange(b.RedisRoundTrips, 1, scrapes);
+        Assert.Contains(a.Misses.ToString(CultureInfo.InvariantCulture), await AdminCliAsync(gatewayA, "dedup"), StringComparison.Ordinal);
 
         static (long Failed, long Dropped) Refused((long Sent, long Failed, long Dropped) c) => (c.Failed, c.Dropped);
     }
@@ -130,6 +131,9 @@ public sealed class DedupTests(ITestOutputHelper output)
         }
 
         Assert.NotNull(electedAt);
+        var cli = await AdminCliAsync(gatewayB, "ha");
+        Assert.Contains(pair.Cluster, cli, StringComparison.Ordinal);
+        Assert.Contains("agent-b", cli, StringComparison.Ordinal);
         output.WriteLine($"agent-a last scraped {lastA:O}; agent-b elected with its scrape of {electedAt:O} ({(electedAt.Value - lastA).TotalSeconds} s later)");
 
         // Prometheus got agent-a's samples up to its stop, then agent-b's: one writer per timestamp, none refused.
@@ -147,5 +151,16 @@ public sealed class DedupTests(ITestOutputHelper output)
 
         Assert.Equal(0L, (await gatewayA.ExporterCountsAsync()).Dropped);
         Assert.Equal(0L, (await gatewayB.ExporterCountsAsync()).Dropped);
+    }
+
+    /// <summary>What <c>pgotel-gateway admin COMMAND --url …</c> prints for a gateway.</summary>
+    private static async Task<string> AdminCliAsync(TestGateway gateway, string command)
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var code = await PgOtelGateway.Gateway.Admin.AdminCli.RunAsync(
+            PgOtelGateway.Shared.Cli.CommandLine.Parse(["admin", command, "--url", $"http://127.0.0.1:{gateway.AdminPort}/"]), stdout, stderr).WaitAsync(TestTimeouts.Short);
+        Assert.True(code == 0, stderr.ToString());
+        return stdout.ToString();
     }
 }
