@@ -46,4 +46,22 @@ internal static class AgentMetrics
     public static readonly Counter HostScrapeErrors = Metrics.CreateCounter(
         "pgotel_agent_hostmetrics_errors_total", "hostmetrics scrapers that could not read their source, by scraper.",
         new CounterConfiguration { LabelNames = ["scraper"] });
+
+    public static readonly Counter SpooledBatches = Metrics.CreateCounter(
+        "pgotel_agent_spooled_batches_total", "Batches the otlp exporter wrote to its disk spool because the gateway was away.",
+        new CounterConfiguration { LabelNames = ["exporter"] });
+
+    public static readonly Counter SpoolDrainedBatches = Metrics.CreateCounter(
+        "pgotel_agent_spool_drained_batches_total", "Batches sent from the disk spool once the gateway was back.",
+        new CounterConfiguration { LabelNames = ["exporter"] });
+
+    public static readonly Gauge SpoolBatches = Metrics.CreateGauge(
+        "pgotel_agent_spool_batches", "Batches waiting in the disk spool.", new GaugeConfiguration { LabelNames = ["exporter"] });
+
+    public static readonly Gauge SpoolBytes = Metrics.CreateGauge(
+        "pgotel_agent_spool_bytes", "Bytes of the disk spool's files.", new GaugeConfiguration { LabelNames = ["exporter"] });
+
+    public static readonly Gauge SpoolOldestAge = Metrics.CreateGauge(
+        "pgotel_agent_spool_oldest_age_seconds", "Age of the oldest batch in the disk spool (0 when empty), as of the last spool change.",
+        new GaugeConfiguration { LabelNames = ["exporter"] });
 }

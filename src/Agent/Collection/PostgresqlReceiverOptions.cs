@@ -79,6 +79,14 @@ internal sealed class PostgresqlReceiverOptions : IValidatableOptions
             yield return "connection_pool.max_open_conns must be at least 1";
         }
 
+        foreach (var (key, group) in new[] { ("replication_stats", QueryConfig.ReplicationStats), ("read_only_stats", QueryConfig.ReadOnlyStats) })
+        {
+            if (group.Target is not ("primary" or "replica" or "any"))
+            {
+                yield return $"query_config.{key}.target must be primary, replica or any, not '{group.Target}'";
+            }
+        }
+
         foreach (var name in Metrics.Keys)
         {
             if (!Catalog.MetricCatalog.IsKnown(name))
@@ -166,7 +174,7 @@ internal sealed class QueryTarget
     /// <summary><c>primary</c>, <c>replica</c> or <c>any</c>.</summary>
     public string Target { get; set; } = "any";
 
-    /// <summary>Accepted for compatibility; every group runs on the receiver's interval.</summary>
+    /// <summary>How often the group runs: on the first scrape at or after each multiple of it (0 or less than collection_interval: every scrape).</summary>
     public TimeSpan Interval { get; set; }
 }
 

@@ -61,10 +61,15 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             // One scrape never runs into the next interval.
             deadline.CancelAfter(_options.CollectionInterval - TimeSpan.FromMilliseconds(250));
+            resource.Time = time;
             var databases = await ScrapeClusterAsync(set, resource, deadline.Token).ConfigureAwait(false);
             up = 1;
             LastError = null;
-            await ScrapeDatabasesAsync(set, databases, deadline.Token).ConfigureAwait(false);
+            if (Runs(_options.QueryConfig.ReadOnlyStats, resource, time))
+            {
+                await ScrapeDatabasesAsync(set, databases, deadline.Token).ConfigureAwait(false);
+            }
+
             await RunCustomQueriesAsync(set, deadline.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is NpgsqlException or OperationCanceledException or TimeoutException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
@@ -123,8 +128,38 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
         return rm;
     }
 
+    /// <summary>
+    /// Whether a query group runs on this instance at this scrape (<c>query_config</c>): its target against the
+    /// role detected now, and its interval on the same grid as the scrapes (so HA agents agree). A group aimed at
+    /// replicas runs on the primary when the receiver has no replicas to send it to.
+    /// </summary>
+    private bool Runs(QueryTarget group, ResourceInfo info, DateTimeOffset at)
+    {
+        var onTarget = group.Target switch
+        {
+            "primary" => !info.InRecovery,
+            "replica" => info.InRecovery || _options.Replicas.Count == 0,
+            _ => true,
+        };
+        if (!onTarget)
+        {
+            return false;
+        }
+
+        if (group.Interval <= _options.CollectionInterval)
+        {
+            return true;
+        }
+
+        // The first scrape at or after each boundary of the group's interval.
+        var now = at.ToUnixTimeMilliseconds();
+        var interval = (long)group.Interval.TotalMilliseconds;
+        return now / interval != (now - (long)_options.CollectionInterval.TotalMilliseconds) / interval;
+    }
+
     private sealed class ResourceInfo
     {
+        public DateTimeOffset Time;
         public string Role = "";
         public string Version = "";
         public int VersionNum;
@@ -339,19 +374,21 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
 
     private async Task ScrapeReplicationAsync(NpgsqlConnection connection, string db, MetricSet set, ResourceInfo info, CancellationToken ct)
     {
-        var target = _options.QueryConfig.ReplicationStats.Target;
         if (info.InRecovery)
         {
+            // A replica's own lag is its health, not a replication statistic of the primary: always collected.
             await QueryAsync(connection, db, "replay_lag", """
                 SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
                             ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END::float8
                 """, r => set.Add(MetricCatalog.ReplicationLagSeconds, r.GetDouble(0)), ct).ConfigureAwait(false);
-            if (target == "primary")
-            {
-                return;
-            }
         }
-        else
+
+        if (!Runs(_options.QueryConfig.ReplicationStats, info, info.Time))
+        {
+            return;
+        }
+
+        if (!info.InRecovery)
         {
             var replicas = 0L;
             await QueryAsync(connection, db, "pg_stat_replication", """

@@ -26,6 +26,7 @@ internal sealed partial class OtlpExporter : IMetricsConsumer, IPipelineComponen
     private readonly Channel<ExportMetricsServiceRequest> _queue;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Metadata _headers = [];
+    private DiskSpool? _spool;
     private Task? _sender;
 
     public OtlpExporter(string id, OtlpExporterOptions options, ILogger<OtlpExporter> logger)
@@ -66,10 +67,33 @@ internal sealed partial class OtlpExporter : IMetricsConsumer, IPipelineComponen
         });
     }
 
+    /// <summary>The disk spool, when <c>sending_queue.storage_dir</c> is set (for tests and status).</summary>
+    internal DiskSpool? Spool => _spool;
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        if (_options.SendingQueue is { Enabled: true, StorageDir.Length: > 0 } queue)
+        {
+            // One directory per exporter, so several exporters (or endpoints) never share files.
+            _spool = new DiskSpool(Path.Combine(queue.StorageDir, SpoolDirectoryName(_id)), queue.MaxSize.Bytes, _id, _logger);
+        }
+
         _sender = Task.Run(() => SendLoopAsync(_stopping.Token), CancellationToken.None);
         return Task.CompletedTask;
+    }
+
+    private static string SpoolDirectoryName(string id)
+    {
+        var chars = id.ToCharArray();
+        for (var i = 0; i < chars.Length; i++)
+        {
+            if (!char.IsAsciiLetterOrDigit(chars[i]) && chars[i] is not ('-' or '_' or '.'))
+            {
+                chars[i] = '_';
+            }
+        }
+
+        return new string(chars);
     }
 
     public Task ConsumeAsync(ExportMetricsServiceRequest request, CancellationToken cancellationToken)
@@ -79,47 +103,95 @@ internal sealed partial class OtlpExporter : IMetricsConsumer, IPipelineComponen
     }
 
     /// <summary>Sends one request with the retry policy; returns when it was delivered or given up.</summary>
-    public async Task<bool> ExportAsync(ExportMetricsServiceRequest request, CancellationToken stopping)
+    public async Task<bool> ExportAsync(ExportMetricsServiceRequest request, CancellationToken stopping) =>
+        await ExportWithRetryAsync(request, spill: false, stopping).ConfigureAwait(false) == Outcome.Delivered;
+
+    private enum Outcome
     {
-        var points = MetricsCounting.DataPoints(request);
+        Delivered,
+        Dropped,
+        Retry,
+        Spill,
+    }
+
+    /// <summary>
+    /// Sends with retries in memory. With a spool (<paramref name="spill"/>), UNAVAILABLE (the gateway is away) and
+    /// exhausted retries hand the batch to the spool instead of dropping it.
+    /// </summary>
+    private async Task<Outcome> ExportWithRetryAsync(ExportMetricsServiceRequest request, bool spill, CancellationToken stopping)
+    {
         var delay = _options.RetryOnFailure.InitialInterval;
         var started = DateTime.UtcNow;
         for (var attempt = 1; ; attempt++)
         {
-            try
+            var (outcome, wait, error) = await SendOnceAsync(request, stopping).ConfigureAwait(false);
+            if (outcome != Outcome.Retry)
             {
-                var response = await _client.ExportAsync(request, _headers, DateTime.UtcNow + _options.Timeout, stopping).ResponseAsync.ConfigureAwait(false);
-                if (response.PartialSuccess is { RejectedDataPoints: > 0 } partial)
-                {
-                    // Rejected points are not retried: the server said they are bad, not that it was busy.
-                    AgentMetrics.DroppedPoints.WithLabels(_id, "rejected").Inc(partial.RejectedDataPoints);
-                    LogPartialSuccess(_logger, _id, partial.RejectedDataPoints, partial.ErrorMessage);
-                }
-
-                AgentMetrics.ExportedPoints.WithLabels(_id).Inc(points - (response.PartialSuccess?.RejectedDataPoints ?? 0));
-                return true;
+                return outcome;
             }
-            catch (RpcException ex) when (!stopping.IsCancellationRequested)
+
+            if (spill && (error!.StatusCode == StatusCode.Unavailable || !_options.RetryOnFailure.Enabled))
             {
-                var retryable = _options.RetryOnFailure.Enabled && OtlpRetryPolicy.IsRetryable(ex);
-                AgentMetrics.ExportFailures.WithLabels(_id, retryable ? "true" : "false").Inc();
-                var elapsed = DateTime.UtcNow - started;
-                if (!retryable || (_options.RetryOnFailure.MaxElapsedTime > TimeSpan.Zero && elapsed > _options.RetryOnFailure.MaxElapsedTime))
-                {
-                    AgentMetrics.DroppedPoints.WithLabels(_id, retryable ? "retries_exhausted" : "not_retryable").Inc(points);
-                    LogDropped(_logger, _id, points, ex.StatusCode.ToString(), ex.Status.Detail);
-                    return false;
-                }
-
-                var wait = OtlpRetryPolicy.RetryDelay(ex) ?? Jitter(delay);
-                if (attempt == 1 || attempt % 10 == 0)
-                {
-                    LogRetrying(_logger, _id, points, attempt, ex.StatusCode.ToString(), ex.Status.Detail, wait.TotalSeconds);
-                }
-
-                await Task.Delay(wait, stopping).ConfigureAwait(false);
-                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * _options.RetryOnFailure.Multiplier, _options.RetryOnFailure.MaxInterval.TotalMilliseconds));
+                return Outcome.Spill;
             }
+
+            var points = MetricsCounting.DataPoints(request);
+            var elapsed = DateTime.UtcNow - started;
+            if (!_options.RetryOnFailure.Enabled || (_options.RetryOnFailure.MaxElapsedTime > TimeSpan.Zero && elapsed > _options.RetryOnFailure.MaxElapsedTime))
+            {
+                if (spill)
+                {
+                    return Outcome.Spill;
+                }
+
+                AgentMetrics.DroppedPoints.WithLabels(_id, "retries_exhausted").Inc(points);
+                LogDropped(_logger, _id, points, error!.StatusCode.ToString(), error.Status.Detail);
+                return Outcome.Dropped;
+            }
+
+            wait ??= Jitter(delay);
+            if (attempt == 1 || attempt % 10 == 0)
+            {
+                LogRetrying(_logger, _id, points, attempt, error!.StatusCode.ToString(), error.Status.Detail, wait.Value.TotalSeconds);
+            }
+
+            await Task.Delay(wait.Value, stopping).ConfigureAwait(false);
+            delay = NextDelay(delay);
+        }
+    }
+
+    private TimeSpan NextDelay(TimeSpan delay) =>
+        TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * _options.RetryOnFailure.Multiplier, _options.RetryOnFailure.MaxInterval.TotalMilliseconds));
+
+    /// <summary>One export call: delivered, dropped (not retryable), or retry (with the server's RetryInfo delay when it sent one).</summary>
+    private async Task<(Outcome Outcome, TimeSpan? Wait, RpcException? Error)> SendOnceAsync(ExportMetricsServiceRequest request, CancellationToken stopping)
+    {
+        var points = MetricsCounting.DataPoints(request);
+        try
+        {
+            var response = await _client.ExportAsync(request, _headers, DateTime.UtcNow + _options.Timeout, stopping).ResponseAsync.ConfigureAwait(false);
+            if (response.PartialSuccess is { RejectedDataPoints: > 0 } partial)
+            {
+                // Rejected points are not retried: the server said they are bad, not that it was busy.
+                AgentMetrics.DroppedPoints.WithLabels(_id, "rejected").Inc(partial.RejectedDataPoints);
+                LogPartialSuccess(_logger, _id, partial.RejectedDataPoints, partial.ErrorMessage);
+            }
+
+            AgentMetrics.ExportedPoints.WithLabels(_id).Inc(points - (response.PartialSuccess?.RejectedDataPoints ?? 0));
+            return (Outcome.Delivered, null, null);
+        }
+        catch (RpcException ex) when (!stopping.IsCancellationRequested)
+        {
+            var retryable = OtlpRetryPolicy.IsRetryable(ex);
+            AgentMetrics.ExportFailures.WithLabels(_id, retryable ? "true" : "false").Inc();
+            if (!retryable)
+            {
+                AgentMetrics.DroppedPoints.WithLabels(_id, "not_retryable").Inc(points);
+                LogDropped(_logger, _id, points, ex.StatusCode.ToString(), ex.Status.Detail);
+                return (Outcome.Dropped, null, ex);
+            }
+
+            return (Outcome.Retry, OtlpRetryPolicy.RetryDelay(ex), ex);
         }
     }
 
@@ -127,6 +199,12 @@ internal sealed partial class OtlpExporter : IMetricsConsumer, IPipelineComponen
 
     private async Task SendLoopAsync(CancellationToken stopping)
     {
+        if (_spool is not null)
+        {
+            await SpoolingSendLoopAsync(_spool, stopping).ConfigureAwait(false);
+            return;
+        }
+
         try
         {
             await foreach (var request in _queue.Reader.ReadAllAsync(stopping).ConfigureAwait(false))
@@ -134,7 +212,135 @@ internal sealed partial class OtlpExporter : IMetricsConsumer, IPipelineComponen
                 await ExportAsync(request, stopping).ConfigureAwait(false);
             }
         }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        catch (Exception ex) when (stopping.IsCancellationRequested && ex is OperationCanceledException or RpcException)
+        {
+        }
+    }
+
+    /// <summary>
+    /// With a spool, order is kept across an outage: while anything waits on disk, new batches are appended behind
+    /// it and the oldest spooled batch is sent first; only with an empty spool do batches go straight out.
+    /// </summary>
+    private async Task SpoolingSendLoopAsync(DiskSpool spool, CancellationToken stopping)
+    {
+        ExportMetricsServiceRequest? inFlight = null;
+        var delay = _options.RetryOnFailure.InitialInterval;
+        var wasDraining = false;
+        try
+        {
+            while (true)
+            {
+                if (spool.Count > 0)
+                {
+                    MoveQueuedToSpool(spool);
+                    if (!spool.TryPeekOldest(out var sequence, out var oldest, out _))
+                    {
+                        continue;
+                    }
+
+                    if (!wasDraining)
+                    {
+                        wasDraining = true;
+                        LogSpooling(_logger, _id, spool.Count);
+                    }
+
+                    var (outcome, wait, _) = await SendOnceAsync(oldest, stopping).ConfigureAwait(false);
+                    if (outcome != Outcome.Retry)
+                    {
+                        spool.Remove(sequence);
+                        if (outcome == Outcome.Delivered)
+                        {
+                            AgentMetrics.SpoolDrainedBatches.WithLabels(_id).Inc();
+                        }
+
+                        delay = _options.RetryOnFailure.InitialInterval;
+                        if (spool.Count == 0)
+                        {
+                            wasDraining = false;
+                            LogSpoolDrained(_logger, _id);
+                        }
+
+                        continue;
+                    }
+
+                    if (_queue.Reader.Completion.IsCompleted)
+                    {
+                        // Shutting down with the gateway away: everything is on disk for the next start.
+                        return;
+                    }
+
+                    // While waiting, new batches go to disk behind the others, so an agent crash loses nothing.
+                    await WaitSpoolingAsync(spool, wait ?? Jitter(delay), stopping).ConfigureAwait(false);
+                    delay = NextDelay(delay);
+                    continue;
+                }
+
+                if (!await _queue.Reader.WaitToReadAsync(stopping).ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                if (!_queue.Reader.TryRead(out inFlight))
+                {
+                    continue;
+                }
+
+                if (await ExportWithRetryAsync(inFlight, spill: true, stopping).ConfigureAwait(false) == Outcome.Spill)
+                {
+                    SpoolBatch(spool, inFlight);
+                }
+
+                inFlight = null;
+            }
+        }
+        catch (Exception ex) when (stopping.IsCancellationRequested && ex is OperationCanceledException or RpcException)
+        {
+            // Stopped before the gateway took them: keep the batch in hand and the queued ones for the next start.
+            if (inFlight is not null)
+            {
+                SpoolBatch(spool, inFlight);
+            }
+
+            MoveQueuedToSpool(spool);
+        }
+    }
+
+    private void MoveQueuedToSpool(DiskSpool spool)
+    {
+        while (_queue.Reader.TryRead(out var queued))
+        {
+            SpoolBatch(spool, queued);
+        }
+    }
+
+    private void SpoolBatch(DiskSpool spool, ExportMetricsServiceRequest request)
+    {
+        try
+        {
+            spool.Append(request);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            var points = MetricsCounting.DataPoints(request);
+            AgentMetrics.DroppedPoints.WithLabels(_id, "spool_error").Inc(points);
+            LogSpoolWriteFailed(_logger, _id, points, ex.Message);
+        }
+    }
+
+    private async Task WaitSpoolingAsync(DiskSpool spool, TimeSpan wait, CancellationToken stopping)
+    {
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        timer.CancelAfter(wait);
+        try
+        {
+            while (await _queue.Reader.WaitToReadAsync(timer.Token).ConfigureAwait(false))
+            {
+                MoveQueuedToSpool(spool);
+            }
+
+            // The writer completed (shutdown): stop waiting.
+        }
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
         {
         }
     }
@@ -151,6 +357,11 @@ internal sealed partial class OtlpExporter : IMetricsConsumer, IPipelineComponen
             catch (OperationCanceledException)
             {
                 await _stopping.CancelAsync().ConfigureAwait(false);
+                if (_spool is not null)
+                {
+                    // The sender persists what it holds when cancelled; give it a moment to write.
+                    await _sender.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false);
+                }
             }
         }
     }
@@ -158,7 +369,17 @@ internal sealed partial class OtlpExporter : IMetricsConsumer, IPipelineComponen
     public void Dispose()
     {
         _stopping.Cancel();
+        try
+        {
+            _sender?.Wait(TimeSpan.FromSeconds(5));
+        }
+        catch (AggregateException)
+        {
+            // The sender's failure was logged where it happened.
+        }
+
         _stopping.Dispose();
+        _spool?.Dispose();
         _channel.Dispose();
     }
 
@@ -170,6 +391,15 @@ internal sealed partial class OtlpExporter : IMetricsConsumer, IPipelineComponen
 
     [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "Exporter {Exporter}: the gateway rejected {Points} points and will not take them again: {Message}")]
     private static partial void LogPartialSuccess(ILogger logger, string exporter, long points, string message);
+
+    [LoggerMessage(EventId = 4005, Level = LogLevel.Warning, Message = "Exporter {Exporter}: the gateway is away; batches go to the disk spool ({Batches} waiting) and are sent in order when it is back.")]
+    private static partial void LogSpooling(ILogger logger, string exporter, int batches);
+
+    [LoggerMessage(EventId = 4006, Level = LogLevel.Information, Message = "Exporter {Exporter}: the disk spool is drained; batches go straight to the gateway again.")]
+    private static partial void LogSpoolDrained(ILogger logger, string exporter);
+
+    [LoggerMessage(EventId = 4007, Level = LogLevel.Error, Message = "Exporter {Exporter}: {Points} points could not be written to the disk spool and are dropped: {Reason}")]
+    private static partial void LogSpoolWriteFailed(ILogger logger, string exporter, int points, string reason);
 
     [LoggerMessage(EventId = 4004, Level = LogLevel.Error, Message = "Exporter {Exporter}: the sending queue is full; the oldest batch ({Points} points) was dropped.")]
     private static partial void LogDroppedOldest(ILogger logger, string exporter, int points);

@@ -37,6 +37,11 @@ internal sealed class OtlpExporterOptions : IValidatableOptions
         {
             yield return "sending_queue.queue_size must be at least 1";
         }
+
+        if (SendingQueue.StorageDir.Length > 0 && SendingQueue.MaxSize.Bytes < 4096)
+        {
+            yield return "sending_queue.max_size must be at least 4KiB";
+        }
     }
 }
 
@@ -81,6 +86,15 @@ internal sealed class SendingQueueOptions
 {
     public bool Enabled { get; set; } = true;
 
-    /// <summary>Most batches waiting; when full the oldest is dropped and counted.</summary>
+    /// <summary>Most batches waiting in memory; when full the oldest is dropped and counted.</summary>
     public int QueueSize { get; set; } = 1000;
+
+    /// <summary>
+    /// Where batches wait on disk while the gateway is away (a subdirectory per exporter); empty: no disk spool,
+    /// only the memory queue.
+    /// </summary>
+    public string StorageDir { get; set; } = "";
+
+    /// <summary>Most bytes of the disk spool; when full the oldest batches are dropped and counted.</summary>
+    public ByteSize MaxSize { get; set; } = ByteSize.FromMiB(512);
 }
