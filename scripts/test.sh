@@ -4,7 +4,7 @@
 #   bash scripts/test.sh [--soak] [--keep] [--no-build] [--services-only] [-- <dotnet test args>]
 #
 # It installs what is missing (apt-get: postgresql, redis-server, prometheus, prometheus-postgres-exporter,
-# chromium, openssl, curl; npm: s3rver into tests/tools/s3rver), starts on 127.0.0.1, free ports and one temp
+# chromium, openssl, curl, kubernetes-client, docker-compose; npm: s3rver into tests/tools/s3rver), starts on 127.0.0.1, free ports and one temp
 # run directory: a PostgreSQL 15 primary (TLS, pg_stat_statements, logical WAL) and a streaming standby, Redis,
 # Prometheus with the remote-write receiver, postgres_exporter and s3rver; hands their endpoints to the tests
 # through PGOTEL_TEST_* variables (docs/testing.md lists them); runs each test project; stops everything on

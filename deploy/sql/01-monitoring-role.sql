@@ -4,8 +4,11 @@
 --   * pg_monitor already includes pg_read_all_stats, pg_read_all_settings and pg_stat_scan_tables, and
 --     covers pg_stat_replication, pg_stat_activity and pg_stat_statements for every user's rows; blanket
 --     "GRANT SELECT ON ALL TABLES IN SCHEMA pg_catalog" is not needed and grants far more than monitoring.
---   * "GRANT SELECT ON pg_stat_statements" fails unless the extension exists; it is created here instead,
---     and pg_monitor lets the role read it. pg_stat_kcache is optional and handled in 02-optional-extensions.sql.
+--   * "GRANT SELECT ON pg_stat_statements" fails unless the extension exists: the extension is created first,
+--     then the grant (pg_monitor already lets the role see every user's statements; the grant keeps working
+--     where PUBLIC's SELECT on the view was revoked). pg_stat_kcache is optional: 02-optional-extensions.sql.
+--   * "GRANT SELECT ON pg_stat_replication" is not needed: it is a view readable by everyone, and pg_monitor
+--     shows the other sessions' columns.
 --   * The CONNECTION LIMIT leaves room above the agent's own cap (connection_pool.max_open_conns, default 5),
 --     so a restart overlapping the old process cannot lock the agent out.
 
@@ -24,8 +27,9 @@ SELECT format('GRANT CONNECT ON DATABASE %I TO pgotel_monitor', datname)
 FROM pg_database WHERE datallowconn \gexec
 
 -- pg_stat_statements needs shared_preload_libraries = 'pg_stat_statements' and a restart; the extension itself
--- lives in one database (the one the agent connects to first, usually postgres).
+-- lives in one database: the agent's statements_database (default postgres), where this script runs.
 CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+GRANT SELECT ON pg_stat_statements TO pgotel_monitor;
 
 -- Stop runaway monitoring queries server-side as well as in the agent.
 ALTER ROLE pgotel_monitor SET statement_timeout = '5s';

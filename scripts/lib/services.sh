@@ -20,6 +20,10 @@ svc_install() {
   command -v node >/dev/null || need+=(nodejs npm)
   command -v runuser >/dev/null || need+=(util-linux)
   if [ "${PGOTEL_NEED_CHROMIUM:-0}" = 1 ] && ! command -v chromium >/dev/null; then need+=(chromium); fi
+  # The deploy/ checks: promtool (with prometheus), kubectl kustomize, docker-compose config.
+  command -v promtool >/dev/null || need+=(prometheus)
+  command -v kubectl >/dev/null || need+=(kubernetes-client)
+  command -v docker-compose >/dev/null || need+=(docker-compose)
   if [ ${#need[@]} -gt 0 ]; then
     svc_log "installing: ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive

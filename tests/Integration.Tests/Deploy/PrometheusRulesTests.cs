@@ -71,4 +71,42 @@ public sealed class PrometheusRulesTests
         var foreign = names.Where(n => n.StartsWith("pg_", StringComparison.Ordinal) || n.StartsWith("node_", StringComparison.Ordinal)).ToList();
         Assert.True(foreign.Count == 0, "postgres_exporter or node_exporter names: " + string.Join(", ", foreign));
     }
+
+    [Fact]
+    public void Runbooks_PointAtHeadingsOfTheOperationsGuide()
+    {
+        var headings = File.ReadAllLines(Path.Combine(DeployFiles.Root, "docs", "operations.md"))
+            .Where(l => l.StartsWith('#'))
+            .Select(l => Slug(l.TrimStart('#').Trim()))
+            .ToHashSet(StringComparer.Ordinal);
+        var runbooks = DeployFiles.RuleFiles().SelectMany(File.ReadAllLines)
+            .Select(l => l.Trim()).Where(l => l.StartsWith("runbook:", StringComparison.Ordinal))
+            .Select(l => l["runbook:".Length..].Trim().Trim('"')).ToList();
+
+        Assert.NotEmpty(runbooks);
+        foreach (var runbook in runbooks)
+        {
+            Assert.StartsWith("docs/operations.md#", runbook, StringComparison.Ordinal);
+            Assert.Contains(runbook[(runbook.IndexOf('#') + 1)..], headings);
+        }
+    }
+
+    /// <summary>GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens.</summary>
+    private static string Slug(string heading)
+    {
+        var chars = new System.Text.StringBuilder();
+        foreach (var c in heading.ToLowerInvariant())
+        {
+            if (char.IsLetterOrDigit(c) || c is '-' or '_')
+            {
+                chars.Append(c);
+            }
+            else if (c == ' ')
+            {
+                chars.Append('-');
+            }
+        }
+
+        return chars.ToString();
+    }
 }
