@@ -13,11 +13,14 @@
 #
 #   bash scripts/bench-peers.sh [--part agent|gateway|all] [--rounds 3] [--seconds 60] [--rate 70000]
 #        [--scrapes 6] [--interval 10] [--pgbench-seconds 60] [--databases 20] [--tables 500]
-#        [--agent-pools "25 5"] [--exporter-mode tables|default] [--dedup auto|on|off]
-#        [--quick] [--no-build] [--write-docs]
+#        [--agent-pools "25 5"] [--exporter-mode tables|default] [--dedup auto|on|off] [--concurrency 16]
+#        [--warmup-scrapes 3] [--gateway-env "VAR=value ..."] [--agent-env "VAR=value ..."]
+#        [--profile] [--quick] [--no-build] [--keep] [--write-docs]
 #
 # --quick is a smoke run (1 round, short windows, smaller database set); the defaults are the measurement.
 # --dedup auto runs "gateway + dedupe" only when this checkout's gateway has the dedupe processor.
+# --profile (gateway part) records dotnet-counters (allocation, GC) over each gateway window, and after the
+# rounds a 20 s dotnet-trace CPU sample of the gateway under the same load, reported as the top methods.
 # Results: the printed summary, and $PGOTEL_RUN_DIR/results.tsv (kept with --keep).
 set -euo pipefail
 PGOTEL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,7 +28,7 @@ export PGOTEL_ROOT
 cd "$PGOTEL_ROOT"
 
 part=all rounds=3 seconds=60 rate=70000 scrapes=6 interval=10 pgbench_seconds=60 databases=20 tables=500
-agent_pools="25 5" exporter_mode=tables dedup=auto build=1 write_docs=0 keep=0 instances=50 concurrency=4
+agent_pools="25 5" exporter_mode=tables dedup=auto build=1 write_docs=0 keep=0 instances=50 concurrency=16 profile=0 gateway_env="" agent_env="" warmup_scrapes=3
 while [ $# -gt 0 ]; do
   case $1 in
     --part) part=$2; shift ;;
@@ -41,10 +44,15 @@ while [ $# -gt 0 ]; do
     --exporter-mode) exporter_mode=$2; shift ;;
     --dedup) dedup=$2; shift ;;
     --instances) instances=$2; shift ;;
+    --concurrency) concurrency=$2; shift ;;
+    --gateway-env) gateway_env=$2; shift ;;
+    --agent-env) agent_env=$2; shift ;;
+    --warmup-scrapes) warmup_scrapes=$2; shift ;;
     --quick) rounds=1 seconds=15 scrapes=3 pgbench_seconds=20 databases=4 tables=100 rate=20000 ;;
     --no-build) build=0 ;;
     --write-docs) write_docs=1 ;;
     --keep) keep=1 ;;
+    --profile) profile=1 ;;
     -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -116,9 +124,9 @@ conn_count() { grep -c "connection authorized: user=$1 " "$RUN/logs/postgres-pri
 
 echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg), .NET SDK $(dotnet --version)" | tee "$RUN/machine.txt"
 {
-  echo "versions: $(prometheus-postgres-exporter --version 2>&1 | head -1); $(vmagent --version 2>&1 | head -1 || true); $(prometheus --version 2>&1 | head -1); PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}')"
+  echo "versions: $(prometheus-postgres-exporter --version 2>&1 | head -1); vmagent (victoria-metrics $(dpkg-query -W -f='${Version}' victoria-metrics 2>/dev/null || echo "not installed")); $(prometheus --version 2>&1 | head -1); PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}')"
 } | tee -a "$RUN/machine.txt"
-record meta 0 all command "bash scripts/bench-peers.sh --part $part --rounds $rounds --seconds $seconds --rate $rate --scrapes $scrapes --interval $interval --pgbench-seconds $pgbench_seconds --databases $databases --tables $tables --agent-pools \"$agent_pools\" --exporter-mode $exporter_mode --dedup $dedup"
+record meta 0 all command "bash scripts/bench-peers.sh --part $part --rounds $rounds --seconds $seconds --rate $rate --scrapes $scrapes --interval $interval --pgbench-seconds $pgbench_seconds --databases $databases --tables $tables --agent-pools \"$agent_pools\" --exporter-mode $exporter_mode --dedup $dedup --concurrency $concurrency --warmup-scrapes $warmup_scrapes${gateway_env:+ --gateway-env \"$gateway_env\"}${agent_env:+ --agent-env \"$agent_env\"}$( [ "$profile" = 1 ] && echo " --profile")"
 
 # ======================================================================================================
 # Agent vs postgres_exporter
@@ -147,22 +155,28 @@ agent_part() {
       EXECUTE format('INSERT INTO t%s SELECT g, g %% 97, ''row '' || g FROM generate_series(1, 20) g', i);
     END LOOP; END \$\$" benchtmpl >/dev/null
   psql_q "VACUUM ANALYZE" benchtmpl >/dev/null
-  for i in $(seq -w 1 "$databases"); do
-    psql_q "CREATE DATABASE db$i TEMPLATE benchtmpl" >/dev/null
+  for i in $(seq 1 "$databases"); do
+    psql_q "CREATE DATABASE db$(printf %02d "$i") TEMPLATE benchtmpl" >/dev/null
   done
   psql_q "DROP DATABASE benchtmpl" >/dev/null
   "$PGBIN/pgbench" -i -q -s 5 -h 127.0.0.1 -p "$PG_PORT" -U postgres db01 >"$RUN/logs/pgbench-init.log" 2>&1
   # Some activity in every database, so the statistics views have rows to report.
-  for i in $(seq -w 1 "$databases"); do
-    psql_q "SELECT count(*) FROM t1; SELECT count(*) FROM t2 WHERE id = 3" "db$i" >/dev/null
+  for i in $(seq 1 "$databases"); do
+    psql_q "SELECT count(*) FROM t1; SELECT count(*) FROM t2 WHERE id = 3" "db$(printf %02d "$i")" >/dev/null
   done
 
   local dsn_base="postgresql://pgexporter:$exporter_pw@127.0.0.1:$PG_PORT"
   local exporter_args=(--log.level=warn)
   if [ "$exporter_mode" = tables ]; then
-    # The exporter's documented way to table-level statistics: its example queries over every database.
+    # The exporter's documented way to table-level statistics: its example queries over every database, fixed as
+    # a user would have to: the pg_stat_statements query predates PostgreSQL 13 (total_time → total_exec_time, …),
+    # and pg_process_idle has no database label, so with --auto-discover-databases every scrape fails with
+    # "was collected before with the same name and label values" (HTTP 500): it is left out.
+    sed -E 's/\b(total|min|max|mean|stddev)_time \/ 1000/\1_exec_time \/ 1000/g' \
+      /usr/share/doc/prometheus-postgres-exporter/examples/queries.yaml |
+      awk '/^[a-z_]+:/ {skip = ($0 ~ /^pg_process_idle:/)} !skip' >"$RUN/exporter-queries.yaml"
     exporter_args+=(--auto-discover-databases --exclude-databases=template0,template1
-      --extend.query-path=/usr/share/doc/prometheus-postgres-exporter/examples/queries.yaml)
+      --extend.query-path="$RUN/exporter-queries.yaml")
   fi
 
   start_sink() { # a gateway that counts what the agent sends and logs only postgresql.scrape.duration
@@ -246,7 +260,8 @@ service:
     metrics:
       address: 127.0.0.1:$AGENT_METRICS
 YAML
-    svc_spawn agent dotnet "$AGENT_DLL" run --config "$RUN/agent.yaml"
+    # shellcheck disable=SC2086 # --agent-env is a list of VAR=value words
+    svc_spawn agent env $agent_env dotnet "$AGENT_DLL" run --config "$RUN/agent.yaml"
     svc_wait_for agent 90 curl -fsS "http://127.0.0.1:$health/ready"
   }
 
@@ -254,7 +269,7 @@ YAML
     EXPORTER_PORT=$(svc_free_port)
     svc_spawn exporter env DATA_SOURCE_NAME="$dsn_base/postgres?sslmode=disable" \
       prometheus-postgres-exporter --web.listen-address="127.0.0.1:$EXPORTER_PORT" "${exporter_args[@]}"
-    svc_wait_for exporter 60 curl -fsS -o /dev/null "http://127.0.0.1:$EXPORTER_PORT/metrics"
+    svc_wait_for exporter 60 curl -sS -o /dev/null "http://127.0.0.1:$EXPORTER_PORT/metrics"
   }
 
   # The sink's count of accepted points once it has stopped moving (an export finished).
@@ -290,10 +305,9 @@ YAML
     local r=$1 pool=$2 side="agent (pool $2)" pid a0 a1 p0 p1 t0 t1 s0 s1 n0 n1 c0 c1 o0 o1 acc
     start_agent "$pool"
     pid=$(cat "$RUN/pids/agent.pid")
-    # Warm-up: two scrapes (JIT, sessions), then the window starts right after an export.
+    # Warm-up scrapes (JIT, tiering, sessions), then the window starts right after an export.
     acc=$(metric_sum "http://127.0.0.1:$SINK_METRICS/metrics" 'pgotel_receiver_accepted_points_total')
-    acc=$(sink_settled "$acc")
-    acc=$(sink_settled "$acc")
+    for _ in $(seq 1 "$warmup_scrapes"); do acc=$(sink_settled "$acc"); done
     a0=$(proc_cpu "$pid") p0=$(pg_cpu) t0=$(date +%s.%N) c0=$(conn_count pgotel_monitor)
     s0=$(metric_sum "http://127.0.0.1:$AGENT_METRICS/metrics" 'pgotel_agent_scrapes_total')
     o0=$(metric_sum "http://127.0.0.1:$AGENT_METRICS/metrics" 'pgotel_agent_sessions_opened_total')
@@ -328,12 +342,13 @@ YAML
     local r=$1 side="postgres_exporter" pid a0 a1 p0 p1 t0 t1 c0 c1 wall_total=0 series=0 started w
     start_exporter
     pid=$(cat "$RUN/pids/exporter.pid")
-    # Warm-up: two scrapes (connections to every database), as for the agent.
-    for _ in 1 2; do curl -fsS -o /dev/null "http://127.0.0.1:$EXPORTER_PORT/metrics"; sleep 1; done
+    # Warm-up scrapes (connections to every database), as for the agent.
+    for _ in $(seq 1 "$warmup_scrapes"); do curl -sS -o /dev/null "http://127.0.0.1:$EXPORTER_PORT/metrics"; sleep 1; done
     a0=$(proc_cpu "$pid") p0=$(pg_cpu) t0=$(date +%s.%N) c0=$(conn_count pgexporter)
     for i in $(seq 1 "$scrapes"); do
       started=$SECONDS
-      w=$(curl -fsS -o "$RUN/exporter.metrics" -w '%{time_total}' "http://127.0.0.1:$EXPORTER_PORT/metrics")
+      w=$(curl -sS -o "$RUN/exporter.metrics" -w '%{time_total}' "http://127.0.0.1:$EXPORTER_PORT/metrics")
+      if ! grep -q '^pg_up 1' "$RUN/exporter.metrics"; then say "postgres_exporter scrape failed: $(head -c 300 "$RUN/exporter.metrics")"; fi
       wall_total=$(calc "$wall_total + $w")
       # Steady state: one scrape per interval, like Prometheus would.
       if [ "$i" -lt "$scrapes" ]; then sleep "$(calc "max(0.0, $interval - ($SECONDS - $started) - $w)")"; fi
@@ -343,6 +358,7 @@ YAML
     # The exporter's own Go/process self-metrics are not PostgreSQL series.
     local own
     own=$(grep -Ec '^(go_|process_|promhttp_|postgres_exporter_build_info)' "$RUN/exporter.metrics" || true)
+    record agent "$r" "$side" scrape_errors_logged "$(grep -c 'level=error' "$RUN/logs/exporter.log" || true)"
     svc_kill exporter
     record agent "$r" "$side" scrapes "$scrapes"
     record agent "$r" "$side" wall_s_per_scrape "$(calc "$wall_total / $scrapes")"
@@ -420,6 +436,11 @@ gateway_part() {
     *) echo "--dedup must be auto, on or off" >&2; exit 2 ;;
   esac
   sides+=(vmagent)
+  local tools=$HOME/.dotnet/tools
+  if [ "$profile" = 1 ]; then
+    [ -x "$tools/dotnet-counters" ] || dotnet tool install --global dotnet-counters >/dev/null
+    [ -x "$tools/dotnet-trace" ] || dotnet tool install --global dotnet-trace >/dev/null
+  fi
   if [[ " ${sides[*]} " == *dedupe* ]]; then
     if [ $has_dedupe != 1 ]; then
       echo "--dedup on: this gateway has no dedupe processor" >&2
@@ -477,7 +498,8 @@ service:
       address: 127.0.0.1:$metrics
 YAML
     # Its working directory is a fresh folder: the durable queue (data/queue/...) starts empty.
-    (cd "$dir" && svc_spawn side dotnet "$GATEWAY_DLL" --config "$dir/gateway.yaml")
+    # shellcheck disable=SC2086 # --gateway-env is a list of VAR=value words
+    (cd "$dir" && svc_spawn side env $gateway_env dotnet "$GATEWAY_DLL" --config "$dir/gateway.yaml")
     svc_wait_for side 90 curl -fsS "http://127.0.0.1:$health/ready"
     SIDE_LOAD=(--protocol otlp --endpoint "http://127.0.0.1:$grpc")
   }
@@ -523,7 +545,15 @@ YAML
     a0=$(prom_settled)
     o0=$(metric_sum "$prom" 'prometheus_tsdb_out_of_order_samples_total')
     c0=$(proc_cpu "$pid")
+    local counters="" cpid=""
+    if [ "$profile" = 1 ] && [ "$side" != vmagent ]; then
+      counters="$RUN/counters-${side//[^a-z]/}-$r.csv"
+      "$tools/dotnet-counters" collect -p "$pid" --counters System.Runtime --format csv -o "$counters" \
+        --duration "00:00:$(printf %02d $((seconds > 59 ? 59 : seconds)))" >/dev/null 2>&1 &
+      cpid=$!
+    fi
     out=$(dotnet "$LOADGEN_DLL" "${SIDE_LOAD[@]}" --seconds "$seconds" --rate "$rate" --instances "$instances" --concurrency "$concurrency" 2>"$RUN/logs/loadgen-last.err" | tail -1)
+    if [ -n "$cpid" ]; then wait "$cpid" || true; fi
     a1=$(prom_settled)
     c1=$(proc_cpu "$pid")
     o1=$(metric_sum "$prom" 'prometheus_tsdb_out_of_order_samples_total')
@@ -536,6 +566,11 @@ YAML
     record gateway "$r" "$side" peak_rss_mib "$hwm"
     record gateway "$r" "$side" out_of_order_samples "$((o1 - o0))"
     record gateway "$r" "$side" loadgen "$out"
+    if [ -n "$counters" ] && [ -s "$counters" ]; then
+      # Allocation and GC per delivered sample over the (first ≤ 59 s of the) window.
+      python3 "$PGOTEL_ROOT/scripts/lib/bench_report.py" counters "$counters" "$(calc "$delivered * min(1.0, 59.0 / $seconds)")" |
+        while IFS=$'\t' read -r key value; do record gateway "$r" "$side" "$key" "$value"; done
+    fi
     say "$side: delivered $delivered samples, CPU $(calc "round($c1 - $c0, 2)") s = $(calc "round(($c1 - $c0) / max(1, $delivered) * 1e6, 2)") CPU-s per million samples, peak RSS ${hwm} MiB, out-of-order $((o1 - o0)); $out"
   }
 
@@ -547,6 +582,24 @@ YAML
       measure_side "$r" "$s"
     done
   done
+  if [ "$profile" = 1 ]; then
+    say "profile: 20 s CPU sample of the gateway at $rate points/s"
+    start_gateway 0
+    local pid
+    pid=$(cat "$RUN/pids/side.pid")
+    dotnet "$LOADGEN_DLL" "${SIDE_LOAD[@]}" --seconds 5 --rate "$rate" --instances "$instances" >/dev/null 2>&1 || true
+    dotnet "$LOADGEN_DLL" "${SIDE_LOAD[@]}" --seconds 30 --rate "$rate" --instances "$instances" >/dev/null 2>&1 &
+    local lpid=$!
+    (cd "$RUN" && "$tools/dotnet-trace" collect -p "$pid" --profile cpu-sampling --duration 00:00:20 -o "$RUN/gateway.nettrace" >/dev/null 2>&1) || true
+    wait "$lpid" || true
+    svc_kill side
+    if [ -s "$RUN/gateway.nettrace" ]; then
+      "$tools/dotnet-trace" report "$RUN/gateway.nettrace" topN -n 25 --inclusive >"$RUN/profile-inclusive.txt" 2>&1 || true
+      "$tools/dotnet-trace" report "$RUN/gateway.nettrace" topN -n 25 >"$RUN/profile-exclusive.txt" 2>&1 || true
+      say "top methods (exclusive):"
+      cat "$RUN/profile-exclusive.txt" >&2
+    fi
+  fi
 }
 
 case $part in

@@ -16,6 +16,9 @@ import statistics
 import sys
 
 
+OTLP_START = re.compile(r'\{\s*"resourceMetrics"')
+
+
 def strings(value):
     if isinstance(value, str):
         yield value
@@ -35,12 +38,13 @@ def scrape_durations():
             continue
         text = line
         try:  # a JSON log line: the OTLP/JSON is inside one of its string fields
-            text = next((v for v in strings(json.loads(line)) if '{"resourceMetrics"' in v), line)
+            text = next((v for v in strings(json.loads(line)) if OTLP_START.search(v)), line)
         except ValueError:
             pass
-        start = text.find('{"resourceMetrics"')
-        if start < 0:
+        found = OTLP_START.search(text)
+        if not found:
             continue
+        start = found.start()
         try:
             data, _ = decoder.raw_decode(text[start:])
         except ValueError:
@@ -57,6 +61,29 @@ def scrape_durations():
                         if v is not None:
                             values.append(float(v))
     print(f"{statistics.mean(values):.4f}" if values else "nan")
+
+
+def counters(path, samples):
+    """Totals of a dotnet-counters CSV: allocation and GC per delivered sample (tab-separated key, value)."""
+    import csv
+    totals = {}
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            name, kind = row.get("Counter Name", ""), row.get("Counter Type", "")
+            try:
+                value = float(row.get("Mean/Increment", "nan"))
+            except ValueError:
+                continue
+            if kind == "Rate":
+                totals[name] = totals.get(name, 0.0) + value
+    samples = float(samples) or float("nan")
+    allocated = sum(v for k, v in totals.items() if k.startswith("dotnet.gc.heap.total_allocated"))
+    pause = sum(v for k, v in totals.items() if k.startswith("dotnet.gc.pause.time"))
+    cpu = sum(v for k, v in totals.items() if k.startswith("dotnet.process.cpu.time"))
+    gens = [sum(v for k, v in totals.items() if k.startswith("dotnet.gc.collections") and f"gen{g}" in k) for g in range(3)]
+    print(f"alloc_bytes_per_sample\t{allocated / samples:.1f}")
+    print(f"gc_pause_share_of_cpu\t{pause / cpu if cpu else float('nan'):.4f}")
+    print(f"gc_collections_gen0_gen1_gen2\t{gens[0]:.0f}/{gens[1]:.0f}/{gens[2]:.0f}")
 
 
 def load(path):
@@ -198,6 +225,17 @@ def summary(results, machine, doc):
                        f"{fmt(1e6 / c if c else float('nan'), 0)} points per CPU-second (issue 4 target ≥ 250,000: **{'met' if c and 1e6 / c >= 250000 else 'missed'}**); "
                        f"peak RSS {fmt(rss, 0)} MiB vs vmagent {fmt(m('gateway', 'vmagent', 'peak_rss_mib'), 0)} MiB"
                        + (f" (issue 4 target < 150 MiB at 70,000 points/s: **{'met' if rss < 150 else 'missed'}**)" if "--rate 70000 " in command + " " else "") + ".")
+        profiled = [side for side in sides["gateway"] if by.get(("gateway", side, "alloc_bytes_per_sample"))]
+        if profiled:
+            out += ["", "dotnet-counters over the measured window (`--profile`):", ""]
+            for side in profiled:
+                out.append(f"- **{side}**: {fmt(m('gateway', side, 'alloc_bytes_per_sample'), 0)} bytes allocated per delivered sample; "
+                           f"GC pauses {fmt(m('gateway', side, 'gc_pause_share_of_cpu') * 100, 1)} % of its CPU time; "
+                           f"gen0/gen1/gen2 collections {by[('gateway', side, 'gc_collections_gen0_gen1_gen2')][-1]} (last round).")
+        top = os.path.join(os.path.dirname(results), "profile-exclusive.txt")
+        if os.path.exists(top):
+            out += ["", "dotnet-trace CPU sample of the gateway (20 s at the same rate), top methods by exclusive time:", "",
+                    "```", open(top).read().strip(), "```"]
         sections["gateway"] = out
 
     for name, lines in sections.items():
@@ -232,6 +270,8 @@ def write_doc(doc, sections):
 if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "scrape-durations":
         scrape_durations()
+    elif len(sys.argv) >= 4 and sys.argv[1] == "counters":
+        counters(sys.argv[2], sys.argv[3])
     elif len(sys.argv) >= 4 and sys.argv[1] == "summary":
         doc = sys.argv[sys.argv.index("--write-docs") + 1] if "--write-docs" in sys.argv else None
         summary(sys.argv[2], sys.argv[3], doc)
