@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The PgOtelGateway demo, on a fresh Debian machine with the .NET SDK:
 #   a throwaway PostgreSQL 15 (with some pgbench load), a throwaway Prometheus, a gateway and an agent on their
-#   embedded defaults (only endpoints set through PGOTEL_* variables), then what arrived.
+#   embedded defaults (only endpoints and folders set through PGOTEL_* variables), then what arrived: in
+#   Prometheus (hot tier), in the gateway's admin API and counters, and as Parquet files (cold tier).
 #
 #   bash scripts/demo.sh [--seconds N] [--keep-running]
 #
@@ -67,8 +68,10 @@ svc_start prometheus
 "$PGBIN/pgbench" -i -s 2 -q -h 127.0.0.1 -p "$PG_PORT" -U postgres shop >"$PGOTEL_RUN_DIR/logs/pgbench-init.log" 2>&1
 svc_spawn pgbench "$PGBIN/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U postgres -c 2 -R 50 -T $((seconds + 60)) shop
 
-say "starting the gateway (embedded defaults; OTLP on 127.0.0.1:$GRPC_PORT, hot tier to Prometheus)"
-svc_spawn gateway env \
+say "starting the gateway (embedded defaults; OTLP on 127.0.0.1:$GRPC_PORT, hot tier to Prometheus, cold tier to $PGOTEL_RUN_DIR/cold)"
+# The gateway keeps its durable queue and cold-tier staging under its working directory (./data): the run directory.
+svc_spawn gateway env -C "$PGOTEL_RUN_DIR" \
+  PGOTEL_COLD_DIR="$PGOTEL_RUN_DIR/cold" PGOTEL_COLD_FILE_MAX_AGE=10s \
   PGOTEL_OTLP_GRPC_ENDPOINT="127.0.0.1:$GRPC_PORT" PGOTEL_OTLP_HTTP_ENDPOINT="127.0.0.1:$HTTP_PORT" \
   PGOTEL_METRICS_ENDPOINT="127.0.0.1:$GW_METRICS_PORT" PGOTEL_HEALTH_ENDPOINT="127.0.0.1:$GW_HEALTH_PORT" \
   PGOTEL_ADMIN_ENDPOINT="127.0.0.1:$GW_ADMIN_PORT" PGOTEL_REMOTE_WRITE_URL="http://127.0.0.1:$PROMETHEUS_PORT/api/v1/write" \
@@ -128,6 +131,16 @@ done
 
 say "the gateway's own counters"
 curl -fsS "http://127.0.0.1:$GW_METRICS_PORT/metrics" | grep -E '^pgotel_(receiver_accepted|exporter_sent|exporter_dropped|receiver_refused_requests)' | sed 's/^/  /' || true
+
+say "the cold tier: Parquet files the gateway wrote to $PGOTEL_RUN_DIR/cold (one per minute partition and 10 s)"
+if [ -d "$PGOTEL_RUN_DIR/cold" ]; then
+  (cd "$PGOTEL_RUN_DIR/cold" && find . -name '*.parquet' -printf '%s %p\n' | sort -k2 | tail -n 8 |
+    awk '{printf "  %8d bytes  %s\n", $1, $2} END {if (NR == 0) print "  (no file yet)"}')
+  printf '  %s files, %s bytes in all\n' "$(find "$PGOTEL_RUN_DIR/cold" -name '*.parquet' | wc -l)" \
+    "$(find "$PGOTEL_RUN_DIR/cold" -name '*.parquet' -printf '%s\n' | awk '{s += $1} END {print s + 0}')"
+else
+  echo "  (no file yet)"
+fi
 
 if [ "$keep_running" = 1 ]; then
   say "everything keeps running: Prometheus http://127.0.0.1:$PROMETHEUS_PORT, gateway OTLP 127.0.0.1:$GRPC_PORT, status page http://127.0.0.1:$GW_ADMIN_PORT/; Ctrl-C stops it"
