@@ -12,7 +12,8 @@ namespace PgOtelGateway.Integration.Tests.Gateway;
 /// <summary>
 /// Nothing acknowledged is lost on kill -9: the gateway runs as its own process and is killed every 10–30 s
 /// (about a minute in CI, ten under PGOTEL_TEST_SOAK=1) while senders write numbered points and retry whatever
-/// was not acknowledged. Afterwards every acknowledged point is in Prometheus.
+/// was not acknowledged. Prometheus is stopped for the middle half of the run, so acknowledged points must
+/// survive kills while they exist only in the gateway's queue. Afterwards every acknowledged point is in Prometheus.
 /// </summary>
 [Collection(ServiceFaultCollection.Name)]
 [Trait("Category", ServiceFaultCollection.Category)]
@@ -44,6 +45,22 @@ public sealed class GatewayKillTests(ITestOutputHelper output)
             senders[s] = Task.Run(() => SendAsync($"{metric}_s{sender}", grpc, acked[sender], stopSending.Token));
         }
 
+        var outage = Task.Run(async () =>
+        {
+            await Task.Delay(duration / 4);
+            output.WriteLine($"{DateTime.UtcNow:HH:mm:ss} Prometheus stopped");
+            await ServiceControl.StopAsync("prometheus");
+            try
+            {
+                await Task.Delay(duration / 2);
+            }
+            finally
+            {
+                await ServiceControl.StartAsync("prometheus");
+                output.WriteLine($"{DateTime.UtcNow:HH:mm:ss} Prometheus started");
+            }
+        });
+
         var kills = 0;
         var until = DateTime.UtcNow + duration;
         while (DateTime.UtcNow < until)
@@ -56,6 +73,7 @@ public sealed class GatewayKillTests(ITestOutputHelper output)
         }
 
         // Let the senders see the last incarnation accept data, then stop them.
+        await outage.WaitAsync(TestTimeouts.Pipeline);
         await Task.Delay(TimeSpan.FromSeconds(3));
         await stopSending.CancelAsync();
         await Task.WhenAll(senders).WaitAsync(TestTimeouts.Short);
@@ -68,13 +86,21 @@ public sealed class GatewayKillTests(ITestOutputHelper output)
             var expected = acked[s].Keys.Order().ToList();
             Assert.True(expected.Count > 10, $"{name}: only {expected.Count} points were acknowledged");
             var missing = expected;
-            await TestTimeouts.WaitUntilAsync(async () =>
+            try
             {
-                var series = await prometheus.RawSamplesAsync(name, DateTimeOffset.UtcNow - started + TimeSpan.FromMinutes(1));
-                var values = series.SelectMany(x => x.Samples).Select(x => (int)x.Value).ToHashSet();
-                missing = [.. expected.Where(v => !values.Contains(v))];
-                return missing.Count == 0;
-            }, TestTimeouts.Pipeline, $"{name}: all {expected.Count} acknowledged points in Prometheus");
+                await TestTimeouts.WaitUntilAsync(async () =>
+                {
+                    var series = await prometheus.RawSamplesAsync(name, DateTimeOffset.UtcNow - started + TimeSpan.FromMinutes(1));
+                    var values = series.SelectMany(x => x.Samples).Select(x => (int)x.Value).ToHashSet();
+                    missing = [.. expected.Where(v => !values.Contains(v))];
+                    return missing.Count == 0;
+                }, TestTimeouts.Pipeline, $"{name}: all {expected.Count} acknowledged points in Prometheus");
+            }
+            catch (TimeoutException)
+            {
+                Assert.Fail($"{name}: {missing.Count} of {expected.Count} acknowledged points never reached Prometheus, e.g. {string.Join(", ", missing.Take(20))}");
+            }
+
             output.WriteLine($"{name}: {expected.Count} acknowledged points, all in Prometheus");
         }
 
