@@ -46,6 +46,7 @@ internal sealed partial class S3Exporter : IMetricsConsumer, IPipelineComponent,
 
     // Closed journals and ready files waiting, by path: when made, bytes, points (0 when unknown).
     private readonly ConcurrentDictionary<string, Waiting> _waiting = new(StringComparer.Ordinal);
+    private FileStream? _lock;
     private StagingJournal? _journal;
     private long _journalPoints;
     private long _nextSequence;
@@ -119,6 +120,17 @@ internal sealed partial class S3Exporter : IMetricsConsumer, IPipelineComponent,
     {
         Directory.CreateDirectory(_journalDir);
         Directory.CreateDirectory(_readyDir);
+        try
+        {
+            // One process per staging folder: a second one would interleave journals and delete the other's files.
+            _lock = new FileStream(Path.Combine(StagingDirectory, "lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException ex)
+        {
+            throw new InvalidOperationException(
+                $"exporter '{_id}': the staging folder {StagingDirectory} is in use by another process (set a distinct gateway.id or staging.directory): {ex.Message}", ex);
+        }
+
         long last = 0;
         if (File.Exists(_sequencePath) && long.TryParse(File.ReadAllText(_sequencePath).Trim(), out var persisted))
         {
@@ -691,6 +703,7 @@ internal sealed partial class S3Exporter : IMetricsConsumer, IPipelineComponent,
     public void Dispose()
     {
         _journal?.Dispose();
+        _lock?.Dispose();
         _target.Dispose();
         _stopping.Dispose();
         _stopUploads.Dispose();
