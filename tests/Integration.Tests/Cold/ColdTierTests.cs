@@ -297,6 +297,26 @@ public sealed partial class ColdTierTests
         Assert.Empty(Directory.EnumerateFiles(staging.Path, "*.parquet", SearchOption.AllDirectories));
     }
 
+    [Fact]
+    public async Task Start_WithStagingFolderInUse_FailsNamingTheFolder()
+    {
+        using var staging = new TempDirectory("cold-staging");
+        using var target = new TempDirectory("cold-target");
+        var exporter = $"""
+            awss3:
+              s3uploader:
+                endpoint: file://{target.Path}
+              staging:
+                directory: {staging.Path}
+            """;
+        await using var first = await ColdGateway.StartAsync(exporter, ["awss3"]);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => ColdGateway.StartAsync(exporter, ["awss3"]));
+
+        Assert.Contains(staging.Path, error.Message, StringComparison.Ordinal);
+        Assert.Contains("in use", error.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>Every number point of a request as "metric|resource|attributes|time|value".</summary>
     internal static IEnumerable<string> Flatten(ExportMetricsServiceRequest request)
     {

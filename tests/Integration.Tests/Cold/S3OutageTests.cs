@@ -6,13 +6,16 @@ using Xunit;
 
 namespace PgOtelGateway.Integration.Tests.Cold;
 
-/// <summary>The cold tier is lossless across an S3 outage: files wait in staging and go out when S3 is back.</summary>
+/// <summary>
+/// Both tiers are lossless across an outage of both stores under load: cold files wait in staging, hot samples in
+/// the remote write queue; when s3rver and Prometheus are back every point arrives, in order, once.
+/// </summary>
 [Collection(ServiceFaultCollection.Name)]
 [Trait("Category", ServiceFaultCollection.Category)]
 public sealed class S3OutageTests
 {
     [Fact]
-    public async Task Export_WhileS3IsDownForAMinute_EveryPointArrivesOnce()
+    public async Task Export_WhileS3AndPrometheusAreDownForAMinute_EveryPointArrivesOnceInBoth()
     {
         var outage = TimeSpan.FromSeconds(TestEnvironment.Soak ? 600 : 60);
         var u = UniqueName.For();
@@ -20,7 +23,9 @@ public sealed class S3OutageTests
         using var staging = new TempDirectory("cold-staging");
         using var download = new TempDirectory("cold-download");
         var sent = 0;
-        await using (var gateway = await ColdGateway.StartAsync(ColdGateway.S3Exporter(prefix, staging.Path), ["awss3"]))
+        var started = DateTimeOffset.UtcNow;
+        await using (var gateway = await ColdGateway.StartAsync(
+            ColdGateway.RemoteWriteExporter() + "\n" + ColdGateway.S3Exporter(prefix, staging.Path), ["prometheusremotewrite", "awss3"]))
         {
             async Task SendFor(TimeSpan duration)
             {
@@ -46,8 +51,16 @@ public sealed class S3OutageTests
             ExporterRow during;
             try
             {
-                await SendFor(outage);
-                during = await gateway.ExporterAsync("awss3");
+                await ServiceControl.StopAsync("prometheus");
+                try
+                {
+                    await SendFor(outage);
+                    during = await gateway.ExporterAsync("awss3");
+                }
+                finally
+                {
+                    await ServiceControl.StartAsync("prometheus");
+                }
             }
             finally
             {
@@ -62,6 +75,20 @@ public sealed class S3OutageTests
             await SendFor(TimeSpan.FromSeconds(5));
             await gateway.WaitForSentAsync("awss3", sent * 10L, TimeSpan.FromMinutes(TestEnvironment.Soak ? 10 : 3));
             Assert.Equal(0, (await gateway.ExporterAsync("awss3")).Dropped);
+
+            // The hot tier: every sample of the ten series, in order (nothing rejected as out of order), once.
+            using var prometheus = new PrometheusClient();
+            var window = DateTimeOffset.UtcNow - started + TimeSpan.FromMinutes(1);
+            IReadOnlyList<PromSeries> series = [];
+            await TestTimeouts.WaitUntilAsync(async () =>
+            {
+                series = await prometheus.RawSamplesAsync(u, window);
+                return series.Count == 10 && series.All(s => s.Samples.Count >= sent);
+            }, TimeSpan.FromMinutes(TestEnvironment.Soak ? 10 : 3), $"{sent} samples of each of the 10 series of {u} in Prometheus");
+            Assert.All(series, s => Assert.Equal(Enumerable.Range(0, sent).Select(i => (double)i), s.Samples.Select(x => x.Value)));
+            var hot = await gateway.ExporterAsync("prometheusremotewrite");
+            Assert.Equal(0, hot.Dropped);
+            Assert.True(hot.Failed > 0, "remote write failed during the outage");
         }
 
         await ColdData.DownloadAsync(prefix, download.Path);

@@ -19,8 +19,11 @@ internal sealed partial class S3Exporter
     [LoggerMessage(EventId = 1205, Level = LogLevel.Error, Message = "Exporter {Exporter} cannot write its staging journal; the data is refused and the client retries: {Detail}")]
     private static partial void LogStagingWriteFailed(ILogger logger, string exporter, string detail);
 
-    [LoggerMessage(EventId = 1206, Level = LogLevel.Error, Message = "Exporter {Exporter} cannot convert staging journal {Journal}; it stays for the next start: {Detail}")]
-    private static partial void LogConvertFailed(ILogger logger, string exporter, string journal, string detail);
+    [LoggerMessage(EventId = 1206, Level = LogLevel.Error, Message = "Exporter {Exporter} cannot convert staging journal {Journal} (attempt {Attempt}): {Detail}")]
+    private static partial void LogConvertFailed(ILogger logger, string exporter, string journal, int attempt, string detail);
+
+    [LoggerMessage(EventId = 1209, Level = LogLevel.Error, Message = "Exporter {Exporter} set staging journal {Journal} aside in {Folder} after repeated conversion failures; its points are counted as dropped.")]
+    private static partial void LogSetAside(ILogger logger, string exporter, string journal, string folder);
 
     [LoggerMessage(EventId = 1207, Level = LogLevel.Warning, Message = "Exporter {Exporter} cut {Bytes} bytes from the end of staging journal {Journal}: a record torn by a crash, never acknowledged.")]
     private static partial void LogTornTail(ILogger logger, string exporter, string journal, long bytes);

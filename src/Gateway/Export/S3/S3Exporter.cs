@@ -46,12 +46,15 @@ internal sealed partial class S3Exporter : IMetricsConsumer, IPipelineComponent,
 
     // Closed journals and ready files waiting, by path: when made, bytes, points (0 when unknown).
     private readonly ConcurrentDictionary<string, Waiting> _waiting = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _convertFailures = new(StringComparer.Ordinal);
+    private FileStream? _lock;
     private StagingJournal? _journal;
     private long _journalPoints;
     private long _nextSequence;
     private long _stagedBytes;
     private long _sent;
     private long _failed;
+    private long _dropped;
     private long _filesUploaded;
     private string? _lastError;
     private DateTimeOffset? _lastErrorTime;
@@ -109,16 +112,28 @@ internal sealed partial class S3Exporter : IMetricsConsumer, IPipelineComponent,
             }
         }
 
-        // Nothing is ever dropped: a full staging area refuses new data (the client retries) and uploads retry forever.
+        // A full staging area refuses new data (the client retries) and uploads retry for ever; only a journal that
+        // cannot be converted is set aside (staging/failed/) and its points counted as dropped.
         return new Admin.ExporterSnapshot(
             _id, FilesWaiting, Interlocked.Read(ref _stagedBytes), oldest is null ? null : DateTimeOffset.UtcNow - oldest.Value,
-            Interlocked.Read(ref _sent), Interlocked.Read(ref _failed), 0, _lastError, _lastErrorTime);
+            Interlocked.Read(ref _sent), Interlocked.Read(ref _failed), Interlocked.Read(ref _dropped), _lastError, _lastErrorTime);
     }
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(_journalDir);
         Directory.CreateDirectory(_readyDir);
+        try
+        {
+            // One process per staging folder: a second one would interleave journals and delete the other's files.
+            _lock = new FileStream(Path.Combine(StagingDirectory, "lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException ex)
+        {
+            throw new InvalidOperationException(
+                $"exporter '{_id}': the staging folder {StagingDirectory} is in use by another process (set a distinct gateway.id or staging.directory): {ex.Message}", ex);
+        }
+
         long last = 0;
         if (File.Exists(_sequencePath) && long.TryParse(File.ReadAllText(_sequencePath).Trim(), out var persisted))
         {
@@ -380,12 +395,24 @@ internal sealed partial class S3Exporter : IMetricsConsumer, IPipelineComponent,
                 try
                 {
                     await ConvertAsync(path).ConfigureAwait(false);
+                    _convertFailures.Remove(path);
                 }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidProtocolBufferException or InvalidOperationException)
+                catch (Exception ex) when (ex is not OutOfMemoryException)
                 {
-                    // Left in place: converted again at the next start.
+                    // Kept for the next attempt (and the next start); a journal that fails again and again is set
+                    // aside in failed/ so that it does not hold up everything behind it.
+                    var attempts = _convertFailures.GetValueOrDefault(path) + 1;
+                    _convertFailures[path] = attempts;
                     Failed($"cannot convert staging journal {Path.GetFileName(path)}: {ex.Message}");
-                    LogConvertFailed(_logger, _id, path, ex.Message);
+                    LogConvertFailed(_logger, _id, path, attempts, ex.Message);
+                    if (attempts >= 3)
+                    {
+                        SetAside(path);
+                        continue;
+                    }
+
+                    await Task.Delay(TimeSpan.FromSeconds(1), CancellationToken.None).ConfigureAwait(false);
+                    _journalClosed.Release();
                     break;
                 }
             }
@@ -395,6 +422,23 @@ internal sealed partial class S3Exporter : IMetricsConsumer, IPipelineComponent,
                 return;
             }
         }
+    }
+
+    private void SetAside(string journalPath)
+    {
+        var failed = Path.Combine(StagingDirectory, "failed");
+        Directory.CreateDirectory(failed);
+        File.Move(journalPath, Path.Combine(failed, Path.GetFileName(journalPath)), overwrite: true);
+        _convertFailures.Remove(journalPath);
+        if (_waiting.TryRemove(journalPath, out var w))
+        {
+            Interlocked.Add(ref _stagedBytes, -w.Bytes);
+            Interlocked.Add(ref _dropped, w.Points);
+            GatewayMetrics.ExporterDroppedPoints.WithLabels(_id, "unconvertible").Inc(w.Points);
+        }
+
+        LogSetAside(_logger, _id, journalPath, failed);
+        PublishStaging();
     }
 
     private List<string> ClosedJournals()
@@ -691,6 +735,7 @@ internal sealed partial class S3Exporter : IMetricsConsumer, IPipelineComponent,
     public void Dispose()
     {
         _journal?.Dispose();
+        _lock?.Dispose();
         _target.Dispose();
         _stopping.Dispose();
         _stopUploads.Dispose();
