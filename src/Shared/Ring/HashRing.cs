@@ -132,14 +132,10 @@ internal sealed class HashRing
         var probe = hash;
         for (var p = 0; ; )
         {
-            var i = Array.BinarySearch(tokens, probe);
-            if (i < 0)
+            var i = LowerBound(tokens, probe);
+            if (i == tokens.Length)
             {
-                i = ~i;
-                if (i == tokens.Length)
-                {
-                    i = 0;
-                }
+                i = 0;
             }
 
             var distance = unchecked(tokens[i] - probe);
@@ -156,6 +152,21 @@ internal sealed class HashRing
 
             probe = Mix(unchecked(hash + ((ulong)p * Golden)));
         }
+    }
+
+    /// <summary>The first index whose token is ≥ <paramref name="value"/> (the length when none is).</summary>
+    private static int LowerBound(ulong[] tokens, ulong value)
+    {
+        // Branch-free halving (the keys are random, so a branchy search mispredicts half its steps).
+        int lo = 0, n = tokens.Length;
+        while (n > 1)
+        {
+            var half = n >> 1;
+            lo = tokens[lo + half] < value ? lo + half : lo;
+            n -= half;
+        }
+
+        return lo + (tokens[lo] < value ? 1 : 0);
     }
 
     /// <summary>The index of <paramref name="id"/> in <see cref="Members"/>, or -1.</summary>

@@ -38,6 +38,8 @@ internal sealed class GatewayProcess : IAsyncDisposable
 
     public int ExitCode => _process?.ExitCode ?? -1;
 
+    public int Pid => _process?.Id ?? 0;
+
     /// <summary>What the process printed (for assertion messages).</summary>
     public string Output
     {

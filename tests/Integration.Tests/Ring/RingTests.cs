@@ -1,4 +1,3 @@
-using System.Net;
 using PgOtelGateway.Tests.Common;
 using Xunit;
 using Xunit.Abstractions;
@@ -97,6 +96,12 @@ public sealed class RingTests(ITestOutputHelper output)
             Assert.All(ring, m => Assert.InRange(m.Owned, 0.25, 0.42));
             Assert.Equal(gateways[0].Id, Assert.Single(ring, m => m.Self).Id);
             Assert.Equal(3.0, await gateways[0].MetricAsync("pgotel_gateway_ring_members", "state=\"ACTIVE\""));
+
+            // The operator's view: `admin ring` prints the same members.
+            var (exit, stdout, stderr) = await RunCliAsync("admin", "ring", "--url", $"http://127.0.0.1:{gateways[1].AdminPort}");
+            Assert.True(exit == 0, stderr);
+            Assert.All(gateways, g => Assert.Contains(g.Id, stdout, StringComparison.Ordinal));
+            Assert.Equal(3, stdout.Split('\n').Count(l => l.Contains("ACTIVE", StringComparison.Ordinal)));
         }
         catch
         {
@@ -180,7 +185,7 @@ public sealed class RingTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Leave_OnAdminRequest_TurnsLeavingOwnsNothingDrainsAndExits()
+    public async Task Leave_OnAdminRequestOrSigterm_TurnsLeavingOwnsNothingDrainsAndExits()
     {
         var name = UniqueName.For();
         using var dir = new TempDirectory();
@@ -198,10 +203,10 @@ public sealed class RingTests(ITestOutputHelper output)
                 await Task.WhenAll(sender.SendAsync(t), Task.Delay(300));
                 if (t == LeaveAt)
                 {
-                    using var http = new HttpClient { Timeout = TestTimeouts.Short };
-                    using var response = await http.PostAsync(new Uri($"http://127.0.0.1:{leaver.AdminPort}/api/v1/ring/leave"), null);
-                    Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
-                    Assert.Contains("LEAVING", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+                    // `admin leave` posts /api/v1/ring/leave, as an operator or a pre-stop hook would.
+                    var (exit, stdout, stderr) = await RunCliAsync("admin", "leave", "--url", $"http://127.0.0.1:{leaver.AdminPort}");
+                    Assert.True(exit == 0, stderr);
+                    Assert.Contains($"{leaver.Id} is LEAVING", stdout, StringComparison.Ordinal);
 
                     // Still up for leave_grace: it says LEAVING and owns nothing; the others own everything.
                     var self = Assert.Single(await leaver.RingAsync(), m => m.Self);
@@ -223,6 +228,13 @@ public sealed class RingTests(ITestOutputHelper output)
             using var prometheus = new PrometheusClient();
             string? missing = "not checked";
             await TestTimeouts.WaitUntilAsync(async () => (missing = await sender.MissingAsync(prometheus, Ticks)) is null, TestTimeouts.Pipeline, "every sample in Prometheus");
+
+            // SIGTERM does the same as the admin request.
+            await RunAsync("kill", "-TERM", gateways[1].Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            await gateways[1].WaitForExitAsync(TestTimeouts.Pipeline);
+            Assert.Equal(0, gateways[1].ExitCode);
+            Assert.Contains("is LEAVING", gateways[1].Output, StringComparison.Ordinal);
+            await gateways[0].WaitForRingAsync(gateways[0]);
         }
         catch
         {
@@ -236,5 +248,23 @@ public sealed class RingTests(ITestOutputHelper output)
                 await g.DisposeAsync();
             }
         }
+    }
+
+    private static Task<(int Exit, string Stdout, string Stderr)> RunCliAsync(params string[] args) =>
+        RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "PgOtelGateway.Gateway.dll"), .. args]);
+
+    private static async Task<(int Exit, string Stdout, string Stderr)> RunAsync(string file, params string[] args)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TestTimeouts.Short);
+        return (process.ExitCode, await stdout, await stderr);
     }
 }
