@@ -163,15 +163,25 @@ public sealed class HaTrackerProcessorTests
     {
         await using var redis = await ConnectionMultiplexer.ConnectAsync(TestEnvironment.Redis).WaitAsync(Timeout);
         var db = redis.GetDatabase();
-        var prefix = UniqueName.For();
-        RedisKey[] keys = [.. Enumerable.Range(0, 200).Select(i => (RedisKey)$"{prefix}:{i}")];
-
-        var calls = Enumerable.Range(0, 8).Select(_ => db.ScriptEvaluateAsync(DedupeProcessor.ClaimScript, keys, [60_000])).ToArray();
-        var answers = (await Task.WhenAll(calls).WaitAsync(Timeout)).Select(r => (long[])r!).ToArray();
-
-        for (var k = 0; k < keys.Length; k++)
+        var prefix = UniqueName.For() + ":";
+        var ids = new byte[200 * 16];
+        for (var i = 0; i < 200; i++)
         {
-            Assert.Equal(1, answers.Sum(a => a[k]));
+            PointIdentity.Write((UInt128)(ulong)i, ids.AsSpan(i * 16, 16));
         }
+
+        var calls = Enumerable.Range(0, 8).Select(_ => db.ScriptEvaluateAsync(DedupeProcessor.ClaimScript, null, [60_000, prefix, ids])).ToArray();
+        var answers = (await Task.WhenAll(calls).WaitAsync(Timeout)).Select(r => (string)r!).ToArray();
+
+        Assert.All(answers, a => Assert.Equal(200, a.Length));
+        for (var k = 0; k < 200; k++)
+        {
+            Assert.Equal(1, answers.Count(a => a[k] == '1'));
+        }
+
+        var key = new byte[prefix.Length + 16];
+        System.Text.Encoding.ASCII.GetBytes(prefix).CopyTo(key, 0);
+        PointIdentity.Write(199, key.AsSpan(prefix.Length));
+        Assert.Equal("1", (string?)await db.StringGetAsync(key).WaitAsync(Timeout));
     }
 }
