@@ -22,7 +22,7 @@ internal static class MetricCatalog
     public static readonly MetricDefinition Up = G("postgresql.up", "", "1 when the instance answered this scrape, 0 when it did not.");
     public static readonly MetricDefinition MaxConnections = G("postgresql.settings.max_connections", "{connection}", "The server's max_connections setting.");
     public static readonly MetricDefinition DatabaseSize = G("postgresql.database.size", "By", "Total size of the database.");
-    public static readonly MetricDefinition DatabaseConnections = G("postgresql.database.connections", "{connection}", "Backends connected to the database.");
+    public static readonly MetricDefinition DatabaseConnections = G("postgresql.database.connections", "{connection}", "Backends connected to the database, by connection_state (active, idle, idle_in_transaction, other; they add up to numbackends).");
     public static readonly MetricDefinition DatabaseTransactions = C("postgresql.database.transactions", "{transaction}", "Transactions committed or rolled back, by transaction_type.");
     public static readonly MetricDefinition DatabaseCommits = C("postgresql.database.commits", "{transaction}", "Transactions committed.");
     public static readonly MetricDefinition DatabaseRollbacks = C("postgresql.database.rollbacks", "{transaction}", "Transactions rolled back.");
@@ -46,7 +46,7 @@ internal static class MetricCatalog
     public static readonly MetricDefinition LongestTransaction = G("postgresql.transactions.max_duration", "s", "Age of the oldest open transaction, by database_name.");
     public static readonly MetricDefinition ReplicationLag = G("postgresql.replication.lag", "By", "WAL not yet flushed by each standby, by application_name, client_addr, state.");
     public static readonly MetricDefinition ReplicationReplayLag = G("postgresql.replication.replay_lag", "s", "Replay lag each standby reports, by application_name.");
-    public static readonly MetricDefinition ReplicationLagSeconds = G("postgresql.replication.lag_seconds", "s", "On a standby: time since the last replayed transaction.");
+    public static readonly MetricDefinition ReplicationLagSeconds = G("postgresql.replication.lag_seconds", "s", "On a standby: time since the last replayed transaction, by replica_name (cluster_name, else the instance).");
     public static readonly MetricDefinition Replicas = G("postgresql.replication.replicas", "{replica}", "Standbys streaming from this primary.");
     public static readonly MetricDefinition SlotLag = G("postgresql.replication_slot.lag_bytes", "By", "WAL retained for each replication slot, by slot_name, slot_type, active.");
     public static readonly MetricDefinition WalBytes = C("postgresql.wal.bytes", "By", "WAL generated since the cluster was created (current LSN).");

@@ -198,14 +198,29 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
                        s.tup_returned, s.tup_fetched, s.tup_inserted, s.tup_updated, s.tup_deleted, s.deadlocks,
                        coalesce(s.checksum_failures, 0), s.temp_bytes, pg_database_size(d.oid), age(d.datfrozenxid),
                        extract(epoch FROM now() - coalesce(s.stats_reset, pg_postmaster_start_time()))::float8,
-                       {(v >= 140000 ? "s.sessions" : "NULL::bigint")}, d.datallowconn
+                       {(v >= 140000 ? "s.sessions" : "NULL::bigint")}, d.datallowconn,
+                       coalesce(a.active, 0), coalesce(a.idle, 0), coalesce(a.idle_in_transaction, 0)
                 FROM pg_database d JOIN pg_stat_database s ON s.datid = d.oid
+                LEFT JOIN (SELECT datid, count(*) FILTER (WHERE state = 'active') AS active,
+                                  count(*) FILTER (WHERE state = 'idle') AS idle,
+                                  count(*) FILTER (WHERE state LIKE 'idle in transaction%') AS idle_in_transaction
+                           FROM pg_stat_activity GROUP BY datid) a ON a.datid = d.oid
                 WHERE NOT d.datistemplate
                 """, r =>
             {
                 var name = r.GetString(0);
                 var dbAttr = ("database_name", (string?)name);
-                set.Add(MetricCatalog.DatabaseConnections, (long)r.GetInt32(1), dbAttr);
+
+                // numbackends split by connection_state; "other" (background workers, fastpath, disabled
+                // tracking) makes the states add up to numbackends, and every state is always present.
+                var backends = (long)r.GetInt32(1);
+                var active = r.GetInt64(19);
+                var idle = r.GetInt64(20);
+                var idleInTransaction = r.GetInt64(21);
+                set.Add(MetricCatalog.DatabaseConnections, active, dbAttr, ("connection_state", "active"));
+                set.Add(MetricCatalog.DatabaseConnections, idle, dbAttr, ("connection_state", "idle"));
+                set.Add(MetricCatalog.DatabaseConnections, idleInTransaction, dbAttr, ("connection_state", "idle_in_transaction"));
+                set.Add(MetricCatalog.DatabaseConnections, Math.Max(0, backends - active - idle - idleInTransaction), dbAttr, ("connection_state", "other"));
                 var commits = r.GetInt64(2);
                 var rollbacks = r.GetInt64(3);
                 set.Add(MetricCatalog.DatabaseTransactions, commits, dbAttr, ("transaction_type", "commit"));
@@ -380,7 +395,8 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
             await QueryAsync(connection, db, "replay_lag", """
                 SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
                             ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END::float8
-                """, r => set.Add(MetricCatalog.ReplicationLagSeconds, r.GetDouble(0)), ct).ConfigureAwait(false);
+                       , current_setting('cluster_name')
+                """, r => set.Add(MetricCatalog.ReplicationLagSeconds, r.GetDouble(0), ("replica_name", r.GetString(1) is { Length: > 0 } named ? named : Instance)), ct).ConfigureAwait(false);
         }
 
         if (!Runs(_options.QueryConfig.ReplicationStats, info, info.Time))

@@ -408,7 +408,7 @@ internal sealed class PrometheusTextParser
     {
         if (raw.IndexOf('\\') < 0)
         {
-            return raw.ToString();
+            return Intern(raw);
         }
 
         var buffer = Buffer(raw.Length);
@@ -425,7 +425,7 @@ internal sealed class PrometheusTextParser
             }
         }
 
-        return new string(buffer, 0, n);
+        return Intern(buffer.AsSpan(0, n));
     }
 
     private char[] Buffer(int length)

@@ -26,11 +26,12 @@ public sealed class PrometheusConversionTests
                   exporters: [debug]
             """, AgentComponents.CreateRegistry()).Receivers["prometheus"].OptionsAs<PrometheusReceiverOptions>();
 
-    private static PrometheusTarget Target(string relabel = "", string labels = "", bool honor = false)
+    private static PrometheusTarget Target(string relabel = "", string labels = "", bool honor = false, int sampleLimit = 0)
     {
         var options = Options($"""
                   - job_name: pgexp
                     scrape_interval: 15s
+                    sample_limit: {sampleLimit}
                     honor_labels: {(honor ? "true" : "false")}
                     static_configs:
                       - targets: ['db1:9187']
@@ -236,5 +237,13 @@ public sealed class PrometheusConversionTests
                     static_configs: []
             """));
         Assert.Contains("static_configs must name at least one target", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void FromText_OverTheSampleLimit_FailsTheScrape()
+    {
+        var ex = Assert.Throws<InvalidDataException>(() => Target(sampleLimit: 2).FromText("a 1\nb 2\nc 3\n", T0));
+        Assert.Contains("sample_limit 2", ex.Message, StringComparison.Ordinal);
+        Assert.Single(Target(sampleLimit: 3).FromText("a 1\nb 2\nc 3\n", T0).ScopeMetrics[0].Metrics, m => m.Name == "c");
     }
 }

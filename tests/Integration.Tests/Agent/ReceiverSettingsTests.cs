@@ -72,6 +72,30 @@ public sealed class ReceiverSettingsTests
     }
 
     [Fact]
+    public async Task DatabaseConnections_ByConnectionState_CountTheSessionsAndAddUpToNumbackends()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        await using var idle = new Npgsql.NpgsqlConnection(db.ConnectionString);
+        await idle.OpenAsync();
+        await using var inTransaction = new Npgsql.NpgsqlConnection(db.ConnectionString);
+        await inTransaction.OpenAsync();
+        await using (var cmd = new Npgsql.NpgsqlCommand("BEGIN; SELECT 1", inTransaction))
+        {
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        var scrape = await UntilAsync(Options(db.Name, extra: $"    databases: [{db.Name}]"),
+            r => Single(r, "postgresql.database.connections", ("database_name", db.Name), ("connection_state", "idle_in_transaction")) == 1, "the idle-in-transaction session");
+        var states = Points(scrape, "postgresql.database.connections", ("database_name", db.Name));
+        Assert.Equal(["active", "idle", "idle_in_transaction", "other"], states.Select(p => p.Attributes.Single(a => a.Key == "connection_state").Value.StringValue).Order(StringComparer.Ordinal));
+
+        // The agent's own session (active, in this database) and the test's idle one.
+        Assert.True(Single(scrape, "postgresql.database.connections", ("database_name", db.Name), ("connection_state", "idle")) >= 1);
+        Assert.True(Single(scrape, "postgresql.database.connections", ("database_name", db.Name), ("connection_state", "active")) >= 1);
+        Assert.True(states.Sum(Value) >= 3);
+    }
+
+    [Fact]
     public void QueryConfig_UnknownTarget_IsAConfigError()
     {
         var ex = Assert.Throws<ConfigException>(() => Options("postgres", extra: """

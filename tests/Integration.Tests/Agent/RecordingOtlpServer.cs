@@ -2,6 +2,7 @@ using System.Net;
 using Grpc.Core;
 using Grpc.Net.Compression;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
@@ -54,6 +55,41 @@ internal sealed class RecordingOtlpServer : IAsyncDisposable
     internal sealed class Recorder
     {
         private readonly List<ExportMetricsServiceRequest> _requests = [];
+        private readonly List<(DateTime At, Metadata Headers, string? Encoding)> _calls = [];
+
+        /// <summary>
+        /// What to answer to call number N (from 1); throw an RpcException to fail it. Null: success. Failed calls
+        /// are counted in <see cref="Calls"/> but their requests are not recorded.
+        /// </summary>
+        public Func<int, ExportMetricsServiceResponse?>? Behaviour { get; set; }
+
+        /// <summary>Every call with its arrival time and request headers.</summary>
+        public List<(DateTime At, Metadata Headers, string? Encoding)> Calls
+        {
+            get
+            {
+                lock (_requests)
+                {
+                    return [.. _calls];
+                }
+            }
+        }
+
+        public ExportMetricsServiceResponse Handle(ExportMetricsServiceRequest request, ServerCallContext context)
+        {
+            int call;
+            lock (_requests)
+            {
+                // grpc-encoding is not among the call's metadata; read it from the HTTP/2 request.
+                var encoding = context.GetHttpContext().Request.Headers["grpc-encoding"].ToString();
+                _calls.Add((DateTime.UtcNow, context.RequestHeaders, encoding.Length > 0 ? encoding : null));
+                call = _calls.Count;
+            }
+
+            var response = Behaviour?.Invoke(call) ?? new ExportMetricsServiceResponse();
+            Add(request);
+            return response;
+        }
 
         public void Add(ExportMetricsServiceRequest request)
         {
@@ -76,8 +112,7 @@ internal sealed class RecordingOtlpServer : IAsyncDisposable
     {
         public override Task<ExportMetricsServiceResponse> Export(ExportMetricsServiceRequest request, ServerCallContext context)
         {
-            recorder.Add(request);
-            return Task.FromResult(new ExportMetricsServiceResponse());
+            return Task.FromResult(recorder.Handle(request, context));
         }
     }
 }
