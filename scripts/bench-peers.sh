@@ -118,6 +118,25 @@ pg_cpu() {
   echo "$total"
 }
 calc() { python3 -c "print($1)"; }
+# Starts a service with NAME_once, again on fresh ports when it did not come up (another process on this busy
+# machine may take a port between svc_free_port and the bind).
+start_retrying() { # name function args...
+  local name=$1 attempt
+  shift
+  for attempt in 1 2 3; do
+    if "$@"; then return 0; fi
+    svc_kill "$name"
+    say "$name did not start (attempt $attempt of 3)"
+  done
+  return 1
+}
+start_sink() { start_retrying sink start_sink_once; }
+start_agent() { start_retrying agent start_agent_once "$@"; }
+start_exporter() { start_retrying exporter start_exporter_once; }
+start_gateway() { start_retrying side start_gateway_once "$@"; }
+start_vmagent() { start_retrying side start_vmagent_once; }
+# Waits for a background process that is not this shell's child.
+wait_gone() { while kill -0 "$1" 2>/dev/null; do sleep 0.5; done; }
 TOOLS=$HOME/.dotnet/tools
 if [ "$profile" = 1 ]; then
   [ -x "$TOOLS/dotnet-counters" ] || dotnet tool install --global dotnet-counters >/dev/null
@@ -207,7 +226,7 @@ agent_part() {
       --extend.query-path="$RUN/exporter-queries.yaml")
   fi
 
-  start_sink() { # a gateway that counts what the agent sends and logs only postgresql.scrape.duration
+  start_sink_once() { # a gateway that counts what the agent sends and logs only postgresql.scrape.duration
     SINK_GRPC=$(svc_free_port) SINK_METRICS=$(svc_free_port)
     local health
     health=$(svc_free_port)
@@ -249,10 +268,10 @@ service:
       address: 127.0.0.1:$SINK_METRICS
 YAML
     (cd "$RUN/sink" && svc_spawn sink dotnet "$GATEWAY_DLL" --config "$RUN/sink/gateway.yaml")
-    svc_wait_for sink 90 curl -fsS "http://127.0.0.1:$health/ready"
+    svc_wait_for sink 90 curl -fsS "http://127.0.0.1:$health/ready" || return 1
   }
 
-  start_agent() { # pool size
+  start_agent_once() { # pool size
     local pool=$1 health
     AGENT_METRICS=$(svc_free_port) health=$(svc_free_port)
     cat >"$RUN/agent.yaml" <<YAML
@@ -290,14 +309,14 @@ service:
 YAML
     # shellcheck disable=SC2086 # --agent-env is a list of VAR=value words
     svc_spawn agent env $agent_env dotnet "$AGENT_DLL" run --config "$RUN/agent.yaml"
-    svc_wait_for agent 90 curl -fsS "http://127.0.0.1:$health/ready"
+    svc_wait_for agent 90 curl -fsS "http://127.0.0.1:$health/ready" || return 1
   }
 
-  start_exporter() {
+  start_exporter_once() {
     EXPORTER_PORT=$(svc_free_port)
     svc_spawn exporter env DATA_SOURCE_NAME="$dsn_base/postgres?sslmode=disable" \
       prometheus-postgres-exporter --web.listen-address="127.0.0.1:$EXPORTER_PORT" "${exporter_args[@]}"
-    svc_wait_for exporter 60 curl -sS -o /dev/null "http://127.0.0.1:$EXPORTER_PORT/metrics"
+    svc_wait_for exporter 60 curl -sS -o /dev/null "http://127.0.0.1:$EXPORTER_PORT/metrics" || return 1
   }
 
   # The sink's count of accepted points once it has stopped moving (an export finished).
@@ -348,7 +367,7 @@ YAML
     local lines0
     lines0=$(wc -l <"$RUN/logs/sink.log")
     for _ in $(seq 1 "$scrapes"); do acc=$(sink_settled "$acc"); done
-    if [ -n "$cpid" ]; then wait "$cpid" || true; fi
+    if [ -n "$cpid" ]; then wait_gone "$cpid"; fi
     a1=$(proc_cpu "$pid") p1=$(pg_cpu) t1=$(date +%s.%N) c1=$(conn_count pgotel_monitor)
     s1=$(metric_sum "http://127.0.0.1:$AGENT_METRICS/metrics" 'pgotel_agent_scrapes_total')
     o1=$(metric_sum "http://127.0.0.1:$AGENT_METRICS/metrics" 'pgotel_agent_sessions_opened_total')
@@ -496,7 +515,7 @@ gateway_part() {
   fi
   dotnet "$LOADGEN_DLL" --describe --instances "$instances" | tee -a "$RUN/machine.txt" >&2
 
-  start_gateway() { # with_dedupe
+  start_gateway_once() { # with_dedupe
     local grpc health metrics dir=$RUN/gw-$RANDOM processors="[batch]" dedupe_block=""
     grpc=$(svc_free_port) health=$(svc_free_port) metrics=$(svc_free_port)
     mkdir -p "$dir"
@@ -544,17 +563,17 @@ YAML
     # Its working directory is a fresh folder: the durable queue (data/queue/...) starts empty.
     # shellcheck disable=SC2086 # --gateway-env is a list of VAR=value words
     (cd "$dir" && svc_spawn side env $gateway_env dotnet "$GATEWAY_DLL" --config "$dir/gateway.yaml")
-    svc_wait_for side 90 curl -fsS "http://127.0.0.1:$health/ready"
+    svc_wait_for side 90 curl -fsS "http://127.0.0.1:$health/ready" || return 1
     SIDE_LOAD=(--protocol otlp --endpoint "http://127.0.0.1:$grpc")
   }
 
-  start_vmagent() {
+  start_vmagent_once() {
     local port dir=$RUN/vm-$RANDOM
     port=$(svc_free_port)
     mkdir -p "$dir"
     svc_spawn side vmagent -remoteWrite.url="http://127.0.0.1:$PROMETHEUS_PORT/api/v1/write" \
       -httpListenAddr="127.0.0.1:$port" -remoteWrite.tmpDataPath="$dir" -loggerLevel=WARN
-    svc_wait_for side 60 curl -fsS "http://127.0.0.1:$port/health"
+    svc_wait_for side 60 curl -fsS "http://127.0.0.1:$port/health" || return 1
     SIDE_LOAD=(--protocol remote-write --endpoint "http://127.0.0.1:$port/api/v1/write")
   }
 
@@ -595,7 +614,7 @@ YAML
       cpid=$(counters_start "$pid" "$seconds" "$counters")
     fi
     out=$(dotnet "$LOADGEN_DLL" "${SIDE_LOAD[@]}" --seconds "$seconds" --rate "$rate" --instances "$instances" --concurrency "$concurrency" 2>"$RUN/logs/loadgen-last.err" | tail -1)
-    if [ -n "$cpid" ]; then wait "$cpid" || true; fi
+    if [ -n "$cpid" ]; then wait_gone "$cpid"; fi
     a1=$(prom_settled)
     c1=$(proc_cpu "$pid")
     o1=$(metric_sum "$prom" 'prometheus_tsdb_out_of_order_samples_total')

@@ -201,7 +201,7 @@ def summary(results, machine, doc):
             out += ["", "dotnet-counters over the measured window (`--profile`):", ""]
             for side in profiled:
                 out.append(f"- **{side}**: {fmt(m('agent', side, 'alloc_bytes_per_sample'), 0)} bytes allocated per exported point; "
-                           f"GC pauses {fmt(m('agent', side, 'gc_pause_share_of_cpu') * 100, 1)} % of its CPU time (wall-clock pauses, inflated on a busy machine); "
+                           f"GC pause time (wall clock, inflated on a busy machine) {fmt(m('agent', side, 'gc_pause_share_of_cpu') * 100, 0)} % of its CPU time; "
                            f"gen0/gen1/gen2 collections {by[('agent', side, 'gc_collections_gen0_gen1_gen2')][-1]}, "
                            f"methods JIT-compiled in the window {by.get(('agent', side, 'jit_methods_compiled_in_window'), ['?'])[-1]} (last round).")
         out += profile_lines(results, "agent", "the agent (two scrapes)")
@@ -241,7 +241,7 @@ def summary(results, machine, doc):
             out += ["", "dotnet-counters over the measured window (`--profile`):", ""]
             for side in profiled:
                 out.append(f"- **{side}**: {fmt(m('gateway', side, 'alloc_bytes_per_sample'), 0)} bytes allocated per delivered sample; "
-                           f"GC pauses {fmt(m('gateway', side, 'gc_pause_share_of_cpu') * 100, 1)} % of its CPU time; "
+                           f"GC pause time (wall clock, inflated on a busy machine) {fmt(m('gateway', side, 'gc_pause_share_of_cpu') * 100, 0)} % of its CPU time; "
                            f"gen0/gen1/gen2 collections {by[('gateway', side, 'gc_collections_gen0_gen1_gen2')][-1]}, "
                            f"methods still being JIT-compiled in the window {by.get(('gateway', side, 'jit_methods_compiled_in_window'), ['?'])[-1]} (last round).")
         out += profile_lines(results, "gateway", "the gateway (20 s at the same rate)")
