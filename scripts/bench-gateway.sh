@@ -3,7 +3,7 @@
 # PostgreSQL-shaped data → gateway (batch → remote write) → Prometheus. Two runs, each with a fresh gateway:
 #   1. as fast as the gateway accepts, for points per CPU-second of the gateway process;
 #   2. at a fixed 70,000 points/s, for the gateway's peak RSS (VmHWM) at that rate.
-#   bash scripts/bench-gateway.sh [--seconds N] [--rounds N] [--write-docs]
+#   bash scripts/bench-gateway.sh [--seconds N] [--rounds N] [--no-build] [--write-docs]
 # Each round runs both; the summary gives the median over rounds. --write-docs rewrites only the text between the
 # bench-gateway markers in docs/benchmarks.md.
 # With --fsync-compare, instead: the max-rate run once per durable-queue fsync policy (never, group, always).
@@ -11,11 +11,12 @@ set -euo pipefail
 PGOTEL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PGOTEL_ROOT
 cd "$PGOTEL_ROOT"
-seconds=30 rounds=1 write_docs=0 fsync_compare=0 fsync=group
+seconds=30 rounds=1 write_docs=0 build=1 fsync_compare=0 fsync=group
 while [ $# -gt 0 ]; do
   case $1 in
     --seconds) seconds=$2; shift ;;
     --rounds) rounds=$2; shift ;;
+    --no-build) build=0 ;;
     --write-docs) write_docs=1 ;;
     --fsync-compare) fsync_compare=1 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -30,7 +31,9 @@ export PGOTEL_RUN_DIR
 mkdir -p "$PGOTEL_RUN_DIR/logs" "$PGOTEL_RUN_DIR/pids"
 : >"$PGOTEL_RUN_DIR/ports"
 trap 'svc_kill gateway; svc_stop_all; rm -rf "$PGOTEL_RUN_DIR"' EXIT
-dotnet build PgOtelGateway.sln -c Release -v quiet -nologo >/dev/null
+if [ "$build" = 1 ]; then
+  for p in src/Gateway tests/LoadGen; do dotnet build "$p" -c Release -v quiet -nologo >/dev/null; done
+fi
 PROMETHEUS_PORT=$(svc_free_port)
 export PROMETHEUS_PORT
 svc_start prometheus
@@ -112,8 +115,8 @@ if [ "$fsync_compare" = 1 ]; then
   exit 0
 fi
 for r in $(seq 1 "$rounds"); do
-  run "round $r, max rate" --concurrency 4 --points-per-request 1000 --instances 50 | tee -a "$PGOTEL_RUN_DIR/max.txt"
-  run "round $r, 70k/s" --concurrency 4 --points-per-request 1000 --instances 50 --rate 70000 | tee -a "$PGOTEL_RUN_DIR/70k.txt"
+  run "round $r, max rate" --concurrency 16 --points-per-request 1000 --instances 50 | tee -a "$PGOTEL_RUN_DIR/max.txt"
+  run "round $r, 70k/s" --concurrency 16 --points-per-request 1000 --instances 50 --rate 70000 | tee -a "$PGOTEL_RUN_DIR/70k.txt"
 done
 python3 - "$PGOTEL_ROOT/docs/benchmarks.md" "$PGOTEL_RUN_DIR/max.txt" "$PGOTEL_RUN_DIR/70k.txt" "$write_docs" "$seconds" "$rounds" <<'PY'
 import datetime, os, re, statistics, sys

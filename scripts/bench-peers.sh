@@ -14,13 +14,14 @@
 #   bash scripts/bench-peers.sh [--part agent|gateway|all] [--rounds 3] [--seconds 60] [--rate 70000]
 #        [--scrapes 6] [--interval 10] [--pgbench-seconds 60] [--databases 20] [--tables 500]
 #        [--agent-pools "25 5"] [--exporter-mode tables|default] [--dedup auto|on|off] [--concurrency 16]
-#        [--warmup-scrapes 3] [--gateway-env "VAR=value ..."] [--agent-env "VAR=value ..."]
+#        [--warmup-scrapes 3] [--warmup-seconds 15] [--gateway-env "VAR=value ..."] [--agent-env "VAR=value ..."]
 #        [--profile] [--quick] [--no-build] [--keep] [--write-docs]
 #
 # --quick is a smoke run (1 round, short windows, smaller database set); the defaults are the measurement.
 # --dedup auto runs "gateway + dedupe" only when this checkout's gateway has the dedupe processor.
-# --profile (gateway part) records dotnet-counters (allocation, GC) over each gateway window, and after the
-# rounds a 20 s dotnet-trace CPU sample of the gateway under the same load, reported as the top methods.
+# --profile records dotnet-counters (allocation, GC, JIT) over each agent and gateway window, and after the rounds
+# a dotnet-trace CPU sample (collect-linux cpu-sampling) of the agent over two scrapes and of the gateway for 20 s
+# under the same load, reported as the top methods by inclusive time (profile-*.txt in the run directory).
 # Results: the printed summary, and $PGOTEL_RUN_DIR/results.tsv (kept with --keep).
 set -euo pipefail
 PGOTEL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,7 +29,7 @@ export PGOTEL_ROOT
 cd "$PGOTEL_ROOT"
 
 part=all rounds=3 seconds=60 rate=70000 scrapes=6 interval=10 pgbench_seconds=60 databases=20 tables=500
-agent_pools="25 5" exporter_mode=tables dedup=auto build=1 write_docs=0 keep=0 instances=50 concurrency=16 profile=0 gateway_env="" agent_env="" warmup_scrapes=3
+agent_pools="25 5" exporter_mode=tables dedup=auto build=1 write_docs=0 keep=0 instances=50 concurrency=16 profile=0 gateway_env="" agent_env="" warmup_scrapes=3 warmup_seconds=15
 while [ $# -gt 0 ]; do
   case $1 in
     --part) part=$2; shift ;;
@@ -48,6 +49,7 @@ while [ $# -gt 0 ]; do
     --gateway-env) gateway_env=$2; shift ;;
     --agent-env) agent_env=$2; shift ;;
     --warmup-scrapes) warmup_scrapes=$2; shift ;;
+    --warmup-seconds) warmup_seconds=$2; shift ;;
     --quick) rounds=1 seconds=15 scrapes=3 pgbench_seconds=20 databases=4 tables=100 rate=20000 ;;
     --no-build) build=0 ;;
     --write-docs) write_docs=1 ;;
@@ -116,6 +118,51 @@ pg_cpu() {
   echo "$total"
 }
 calc() { python3 -c "print($1)"; }
+# Starts a service with NAME_once, again on fresh ports when it did not come up (another process on this busy
+# machine may take a port between svc_free_port and the bind).
+start_retrying() { # name function args...
+  local name=$1 attempt
+  shift
+  for attempt in 1 2 3; do
+    if "$@"; then return 0; fi
+    svc_kill "$name"
+    say "$name did not start (attempt $attempt of 3)"
+  done
+  return 1
+}
+start_sink() { start_retrying sink start_sink_once; }
+start_agent() { start_retrying agent start_agent_once "$@"; }
+start_exporter() { start_retrying exporter start_exporter_once; }
+start_gateway() { start_retrying side start_gateway_once "$@"; }
+start_vmagent() { start_retrying side start_vmagent_once; }
+# Waits for a background process that is not this shell's child.
+wait_gone() { while kill -0 "$1" 2>/dev/null; do sleep 0.5; done; }
+TOOLS=$HOME/.dotnet/tools
+if [ "$profile" = 1 ]; then
+  [ -x "$TOOLS/dotnet-counters" ] || dotnet tool install --global dotnet-counters >/dev/null
+  [ -x "$TOOLS/dotnet-trace" ] || dotnet tool install --global dotnet-trace >/dev/null
+fi
+# dotnet-counters over SECONDS (≤ 59) in the background; prints the collector's pid.
+counters_start() { # pid seconds csv
+  "$TOOLS/dotnet-counters" collect -p "$1" --counters System.Runtime --format csv -o "$3" \
+    --duration "00:00:$(printf %02d $(($2 > 59 ? 59 : $2)))" >/dev/null 2>&1 &
+  echo $!
+}
+# A CPU sample of one process; writes the top methods by inclusive time to $RUN/profile-NAME.txt.
+profile_cpu() { # pid seconds name
+  local trace=$RUN/$3.nettrace
+  (cd "$RUN" && timeout $(($2 + 120)) "$TOOLS/dotnet-trace" collect-linux -p "$1" --profile cpu-sampling \
+    --duration "00:00:$(printf %02d "$2")" -o "$trace" >"$RUN/logs/trace-$3.log" 2>&1) ||
+    (cd "$RUN" && timeout $(($2 + 120)) "$TOOLS/dotnet-trace" collect -p "$1" --profile dotnet-sampled-thread-time \
+      --duration "00:00:$(printf %02d "$2")" -o "$trace" >>"$RUN/logs/trace-$3.log" 2>&1) || true
+  if [ -s "$trace" ]; then
+    # Exclusive time is not attributed by this report for kernel samples; inclusive time is, so the list shows
+    # where the time goes (runtime native code = GC and JIT, then our methods).
+    "$TOOLS/dotnet-trace" report "$trace" topN -n 70 --inclusive 2>/dev/null |
+      grep -Ev 'vmlinux!|libc\.so|Non-Activities|Threads  |EventName|EventData|start_thread|__clone|Missing Symbol|AsyncMethodBuilderCore|ExecutionContext|ThreadPoolWorkQueue|AsyncTaskMethodBuilder|WorkerThread' |
+      head -30 >"$RUN/profile-$3.txt" || true
+  fi
+}
 metric_sum() { # url, metric name regex: sum of matching samples
   { curl -fsS "$1" 2>/dev/null || true; } | awk -v re="^$2" '$0 ~ re {s += $NF} END {printf "%.0f\n", s + 0}'
 }
@@ -126,7 +173,7 @@ echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /pro
 {
   echo "versions: $(prometheus-postgres-exporter --version 2>&1 | head -1); vmagent (victoria-metrics $(dpkg-query -W -f='${Version}' victoria-metrics 2>/dev/null || echo "not installed")); $(prometheus --version 2>&1 | head -1); PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}')"
 } | tee -a "$RUN/machine.txt"
-record meta 0 all command "bash scripts/bench-peers.sh --part $part --rounds $rounds --seconds $seconds --rate $rate --scrapes $scrapes --interval $interval --pgbench-seconds $pgbench_seconds --databases $databases --tables $tables --agent-pools \"$agent_pools\" --exporter-mode $exporter_mode --dedup $dedup --concurrency $concurrency --warmup-scrapes $warmup_scrapes${gateway_env:+ --gateway-env \"$gateway_env\"}${agent_env:+ --agent-env \"$agent_env\"}$( [ "$profile" = 1 ] && echo " --profile")"
+record meta 0 all command "bash scripts/bench-peers.sh --part $part --rounds $rounds --seconds $seconds --rate $rate --scrapes $scrapes --interval $interval --pgbench-seconds $pgbench_seconds --databases $databases --tables $tables --agent-pools \"$agent_pools\" --exporter-mode $exporter_mode --dedup $dedup --concurrency $concurrency --warmup-scrapes $warmup_scrapes --warmup-seconds $warmup_seconds${gateway_env:+ --gateway-env \"$gateway_env\"}${agent_env:+ --agent-env \"$agent_env\"}$( [ "$profile" = 1 ] && echo " --profile")"
 
 # ======================================================================================================
 # Agent vs postgres_exporter
@@ -179,7 +226,7 @@ agent_part() {
       --extend.query-path="$RUN/exporter-queries.yaml")
   fi
 
-  start_sink() { # a gateway that counts what the agent sends and logs only postgresql.scrape.duration
+  start_sink_once() { # a gateway that counts what the agent sends and logs only postgresql.scrape.duration
     SINK_GRPC=$(svc_free_port) SINK_METRICS=$(svc_free_port)
     local health
     health=$(svc_free_port)
@@ -221,10 +268,10 @@ service:
       address: 127.0.0.1:$SINK_METRICS
 YAML
     (cd "$RUN/sink" && svc_spawn sink dotnet "$GATEWAY_DLL" --config "$RUN/sink/gateway.yaml")
-    svc_wait_for sink 90 curl -fsS "http://127.0.0.1:$health/ready"
+    svc_wait_for sink 90 curl -fsS "http://127.0.0.1:$health/ready" || return 1
   }
 
-  start_agent() { # pool size
+  start_agent_once() { # pool size
     local pool=$1 health
     AGENT_METRICS=$(svc_free_port) health=$(svc_free_port)
     cat >"$RUN/agent.yaml" <<YAML
@@ -262,14 +309,14 @@ service:
 YAML
     # shellcheck disable=SC2086 # --agent-env is a list of VAR=value words
     svc_spawn agent env $agent_env dotnet "$AGENT_DLL" run --config "$RUN/agent.yaml"
-    svc_wait_for agent 90 curl -fsS "http://127.0.0.1:$health/ready"
+    svc_wait_for agent 90 curl -fsS "http://127.0.0.1:$health/ready" || return 1
   }
 
-  start_exporter() {
+  start_exporter_once() {
     EXPORTER_PORT=$(svc_free_port)
     svc_spawn exporter env DATA_SOURCE_NAME="$dsn_base/postgres?sslmode=disable" \
       prometheus-postgres-exporter --web.listen-address="127.0.0.1:$EXPORTER_PORT" "${exporter_args[@]}"
-    svc_wait_for exporter 60 curl -sS -o /dev/null "http://127.0.0.1:$EXPORTER_PORT/metrics"
+    svc_wait_for exporter 60 curl -sS -o /dev/null "http://127.0.0.1:$EXPORTER_PORT/metrics" || return 1
   }
 
   # The sink's count of accepted points once it has stopped moving (an export finished).
@@ -312,9 +359,15 @@ YAML
     s0=$(metric_sum "http://127.0.0.1:$AGENT_METRICS/metrics" 'pgotel_agent_scrapes_total')
     o0=$(metric_sum "http://127.0.0.1:$AGENT_METRICS/metrics" 'pgotel_agent_sessions_opened_total')
     n0=$acc
+    local counters="" cpid=""
+    if [ "$profile" = 1 ]; then
+      counters="$RUN/counters-agent${pool}-$r.csv"
+      cpid=$(counters_start "$pid" $((scrapes * interval)) "$counters")
+    fi
     local lines0
     lines0=$(wc -l <"$RUN/logs/sink.log")
     for _ in $(seq 1 "$scrapes"); do acc=$(sink_settled "$acc"); done
+    if [ -n "$cpid" ]; then wait_gone "$cpid"; fi
     a1=$(proc_cpu "$pid") p1=$(pg_cpu) t1=$(date +%s.%N) c1=$(conn_count pgotel_monitor)
     s1=$(metric_sum "http://127.0.0.1:$AGENT_METRICS/metrics" 'pgotel_agent_scrapes_total')
     o1=$(metric_sum "http://127.0.0.1:$AGENT_METRICS/metrics" 'pgotel_agent_sessions_opened_total')
@@ -335,6 +388,10 @@ YAML
     record agent "$r" "$side" new_connections_per_scrape "$(calc "($c1 - $c0) / $k")"
     record agent "$r" "$side" agent_sessions_opened_per_scrape "$(calc "($o1 - $o0) / $k")"
     record agent "$r" "$side" series_per_scrape "$(calc "($n1 - $n0) / $k")"
+    if [ -n "$counters" ] && [ -s "$counters" ]; then
+      python3 "$PGOTEL_ROOT/scripts/lib/bench_report.py" counters "$counters" "$(calc "($n1 - $n0)")" |
+        while IFS=$'\t' read -r key value; do record agent "$r" "$side" "$key" "$value"; done
+    fi
     say "$side: $k scrapes, $(calc "round((($a1 - $a0) + max(0.0, ($p1 - $p0) - $BASE_RATE * ($t1 - $t0))) / $k, 3)") CPU-s/scrape, wall ${wall}s, $(calc "($n1 - $n0) // $k") series"
   }
 
@@ -415,6 +472,17 @@ YAML
       pgbench_run "$r" "${tsides[$(((i + r - 1) % n))]}"
     done
   done
+  if [ "$profile" = 1 ]; then
+    local first=${agent_pools%% *} pid
+    say "profile: CPU sample of the agent (pool $first) over two scrapes"
+    start_agent "$first"
+    pid=$(cat "$RUN/pids/agent.pid")
+    local acc
+    acc=$(metric_sum "http://127.0.0.1:$SINK_METRICS/metrics" 'pgotel_receiver_accepted_points_total')
+    for _ in $(seq 1 "$warmup_scrapes"); do acc=$(sink_settled "$acc"); done
+    profile_cpu "$pid" $((interval * 2)) agent
+    svc_kill agent
+  fi
   svc_kill sink
   svc_stop postgres-primary
 }
@@ -436,11 +504,6 @@ gateway_part() {
     *) echo "--dedup must be auto, on or off" >&2; exit 2 ;;
   esac
   sides+=(vmagent)
-  local tools=$HOME/.dotnet/tools
-  if [ "$profile" = 1 ]; then
-    [ -x "$tools/dotnet-counters" ] || dotnet tool install --global dotnet-counters >/dev/null
-    [ -x "$tools/dotnet-trace" ] || dotnet tool install --global dotnet-trace >/dev/null
-  fi
   if [[ " ${sides[*]} " == *dedupe* ]]; then
     if [ $has_dedupe != 1 ]; then
       echo "--dedup on: this gateway has no dedupe processor" >&2
@@ -452,7 +515,7 @@ gateway_part() {
   fi
   dotnet "$LOADGEN_DLL" --describe --instances "$instances" | tee -a "$RUN/machine.txt" >&2
 
-  start_gateway() { # with_dedupe
+  start_gateway_once() { # with_dedupe
     local grpc health metrics dir=$RUN/gw-$RANDOM processors="[batch]" dedupe_block=""
     grpc=$(svc_free_port) health=$(svc_free_port) metrics=$(svc_free_port)
     mkdir -p "$dir"
@@ -500,17 +563,17 @@ YAML
     # Its working directory is a fresh folder: the durable queue (data/queue/...) starts empty.
     # shellcheck disable=SC2086 # --gateway-env is a list of VAR=value words
     (cd "$dir" && svc_spawn side env $gateway_env dotnet "$GATEWAY_DLL" --config "$dir/gateway.yaml")
-    svc_wait_for side 90 curl -fsS "http://127.0.0.1:$health/ready"
+    svc_wait_for side 90 curl -fsS "http://127.0.0.1:$health/ready" || return 1
     SIDE_LOAD=(--protocol otlp --endpoint "http://127.0.0.1:$grpc")
   }
 
-  start_vmagent() {
+  start_vmagent_once() {
     local port dir=$RUN/vm-$RANDOM
     port=$(svc_free_port)
     mkdir -p "$dir"
     svc_spawn side vmagent -remoteWrite.url="http://127.0.0.1:$PROMETHEUS_PORT/api/v1/write" \
       -httpListenAddr="127.0.0.1:$port" -remoteWrite.tmpDataPath="$dir" -loggerLevel=WARN
-    svc_wait_for side 60 curl -fsS "http://127.0.0.1:$port/health"
+    svc_wait_for side 60 curl -fsS "http://127.0.0.1:$port/health" || return 1
     SIDE_LOAD=(--protocol remote-write --endpoint "http://127.0.0.1:$port/api/v1/write")
   }
 
@@ -540,20 +603,18 @@ YAML
       vmagent) start_vmagent ;;
     esac
     pid=$(cat "$RUN/pids/side.pid")
-    # Warm-up (JIT, connections), not counted.
-    dotnet "$LOADGEN_DLL" "${SIDE_LOAD[@]}" --seconds 5 --rate "$rate" --instances "$instances" --concurrency "$concurrency" >/dev/null 2>&1 || true
+    # Warm-up (JIT and tiering, connections), not counted.
+    dotnet "$LOADGEN_DLL" "${SIDE_LOAD[@]}" --seconds "$warmup_seconds" --rate "$rate" --instances "$instances" --concurrency "$concurrency" >/dev/null 2>&1 || true
     a0=$(prom_settled)
     o0=$(metric_sum "$prom" 'prometheus_tsdb_out_of_order_samples_total')
     c0=$(proc_cpu "$pid")
     local counters="" cpid=""
     if [ "$profile" = 1 ] && [ "$side" != vmagent ]; then
       counters="$RUN/counters-${side//[^a-z]/}-$r.csv"
-      "$tools/dotnet-counters" collect -p "$pid" --counters System.Runtime --format csv -o "$counters" \
-        --duration "00:00:$(printf %02d $((seconds > 59 ? 59 : seconds)))" >/dev/null 2>&1 &
-      cpid=$!
+      cpid=$(counters_start "$pid" "$seconds" "$counters")
     fi
     out=$(dotnet "$LOADGEN_DLL" "${SIDE_LOAD[@]}" --seconds "$seconds" --rate "$rate" --instances "$instances" --concurrency "$concurrency" 2>"$RUN/logs/loadgen-last.err" | tail -1)
-    if [ -n "$cpid" ]; then wait "$cpid" || true; fi
+    if [ -n "$cpid" ]; then wait_gone "$cpid"; fi
     a1=$(prom_settled)
     c1=$(proc_cpu "$pid")
     o1=$(metric_sum "$prom" 'prometheus_tsdb_out_of_order_samples_total')
@@ -587,18 +648,14 @@ YAML
     start_gateway 0
     local pid
     pid=$(cat "$RUN/pids/side.pid")
-    dotnet "$LOADGEN_DLL" "${SIDE_LOAD[@]}" --seconds 5 --rate "$rate" --instances "$instances" >/dev/null 2>&1 || true
-    dotnet "$LOADGEN_DLL" "${SIDE_LOAD[@]}" --seconds 30 --rate "$rate" --instances "$instances" >/dev/null 2>&1 &
+    dotnet "$LOADGEN_DLL" "${SIDE_LOAD[@]}" --seconds "$warmup_seconds" --rate "$rate" --instances "$instances" --concurrency "$concurrency" >/dev/null 2>&1 || true
+    dotnet "$LOADGEN_DLL" "${SIDE_LOAD[@]}" --seconds 30 --rate "$rate" --instances "$instances" --concurrency "$concurrency" >/dev/null 2>&1 &
     local lpid=$!
-    (cd "$RUN" && "$tools/dotnet-trace" collect -p "$pid" --profile cpu-sampling --duration 00:00:20 -o "$RUN/gateway.nettrace" >/dev/null 2>&1) || true
+    sleep 2
+    profile_cpu "$pid" 20 gateway
     wait "$lpid" || true
     svc_kill side
-    if [ -s "$RUN/gateway.nettrace" ]; then
-      "$tools/dotnet-trace" report "$RUN/gateway.nettrace" topN -n 25 --inclusive >"$RUN/profile-inclusive.txt" 2>&1 || true
-      "$tools/dotnet-trace" report "$RUN/gateway.nettrace" topN -n 25 >"$RUN/profile-exclusive.txt" 2>&1 || true
-      say "top methods (exclusive):"
-      cat "$RUN/profile-exclusive.txt" >&2
-    fi
+    if [ -s "$RUN/profile-gateway.txt" ]; then say "gateway CPU profile: $RUN/profile-gateway.txt"; fi
   fi
 }
 

@@ -84,6 +84,8 @@ def counters(path, samples):
     print(f"alloc_bytes_per_sample\t{allocated / samples:.1f}")
     print(f"gc_pause_share_of_cpu\t{pause / cpu if cpu else float('nan'):.4f}")
     print(f"gc_collections_gen0_gen1_gen2\t{gens[0]:.0f}/{gens[1]:.0f}/{gens[2]:.0f}")
+    jit = sum(v for k, v in totals.items() if k.startswith("dotnet.jit.compiled_methods"))
+    print(f"jit_methods_compiled_in_window\t{jit:.0f}")
 
 
 def load(path):
@@ -194,6 +196,15 @@ def summary(results, machine, doc):
                     out.append(f"- **{side}**: pgbench TPS {d:+.1f} % against no monitoring; target within 1 %: "
                                f"**{'met' if abs(d) <= 1 else 'missed'}** (on a shared machine the round-to-round spread of the "
                                "no-monitoring runs is the noise floor; compare it with the range above).")
+        profiled = [side for side in sides["agent"] if by.get(("agent", side, "alloc_bytes_per_sample"))]
+        if profiled:
+            out += ["", "dotnet-counters over the measured window (`--profile`):", ""]
+            for side in profiled:
+                out.append(f"- **{side}**: {fmt(m('agent', side, 'alloc_bytes_per_sample'), 0)} bytes allocated per exported point; "
+                           f"GC pause time (wall clock, inflated on a busy machine) {fmt(m('agent', side, 'gc_pause_share_of_cpu') * 100, 0)} % of its CPU time; "
+                           f"gen0/gen1/gen2 collections {by[('agent', side, 'gc_collections_gen0_gen1_gen2')][-1]}, "
+                           f"methods JIT-compiled in the window {by.get(('agent', side, 'jit_methods_compiled_in_window'), ['?'])[-1]} (last round).")
+        out += profile_lines(results, "agent", "the agent (two scrapes)")
         sections["agent"] = out
 
     if sides["gateway"]:
@@ -230,12 +241,10 @@ def summary(results, machine, doc):
             out += ["", "dotnet-counters over the measured window (`--profile`):", ""]
             for side in profiled:
                 out.append(f"- **{side}**: {fmt(m('gateway', side, 'alloc_bytes_per_sample'), 0)} bytes allocated per delivered sample; "
-                           f"GC pauses {fmt(m('gateway', side, 'gc_pause_share_of_cpu') * 100, 1)} % of its CPU time; "
-                           f"gen0/gen1/gen2 collections {by[('gateway', side, 'gc_collections_gen0_gen1_gen2')][-1]} (last round).")
-        top = os.path.join(os.path.dirname(results), "profile-exclusive.txt")
-        if os.path.exists(top):
-            out += ["", "dotnet-trace CPU sample of the gateway (20 s at the same rate), top methods by exclusive time:", "",
-                    "```", open(top).read().strip(), "```"]
+                           f"GC pause time (wall clock, inflated on a busy machine) {fmt(m('gateway', side, 'gc_pause_share_of_cpu') * 100, 0)} % of its CPU time; "
+                           f"gen0/gen1/gen2 collections {by[('gateway', side, 'gc_collections_gen0_gen1_gen2')][-1]}, "
+                           f"methods still being JIT-compiled in the window {by.get(('gateway', side, 'jit_methods_compiled_in_window'), ['?'])[-1]} (last round).")
+        out += profile_lines(results, "gateway", "the gateway (20 s at the same rate)")
         sections["gateway"] = out
 
     for name, lines in sections.items():
@@ -243,6 +252,14 @@ def summary(results, machine, doc):
         print("\n".join(lines))
     if doc:
         write_doc(doc, sections)
+
+
+def profile_lines(results, name, what):
+    path = os.path.join(os.path.dirname(results), f"profile-{name}.txt")
+    if not os.path.exists(path) or not open(path).read().strip():
+        return []
+    return ["", f"dotnet-trace CPU sample of {what}, top frames by inclusive time (`--profile`):", "",
+            "```", open(path).read().rstrip(), "```"]
 
 
 MARKERS = {
