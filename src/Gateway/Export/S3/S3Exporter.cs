@@ -254,13 +254,22 @@ internal sealed partial class S3Exporter : IMetricsConsumer, IPipelineComponent,
             while (true)
             {
                 var wait = reader.WaitToReadAsync(stopping).AsTask();
-                if (_journal is { Records: > 0 } open)
+                if (_journal is { Records: > 0 } open && !wait.IsCompleted)
                 {
+                    // Idle with an open journal: close it when it comes of age, even if no more data arrives.
                     var due = open.OpenedAt + _options.FileMaxAge - DateTimeOffset.UtcNow;
-                    if (due <= TimeSpan.Zero || await Task.WhenAny(wait, Task.Delay(due, stopping)).ConfigureAwait(false) != wait)
+                    var aged = due <= TimeSpan.Zero;
+                    if (!aged)
+                    {
+                        using var timer = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+                        var first = await Task.WhenAny(wait, Task.Delay(due, timer.Token)).ConfigureAwait(false);
+                        await timer.CancelAsync().ConfigureAwait(false);
+                        aged = first != wait;
+                    }
+
+                    if (aged)
                     {
                         CloseJournal();
-                        await wait.ConfigureAwait(false) ;
                     }
                 }
 
@@ -328,7 +337,7 @@ internal sealed partial class S3Exporter : IMetricsConsumer, IPipelineComponent,
             return;
         }
 
-        if (_journal.Length >= _options.FileMaxBytes.Bytes)
+        if (_journal.Length >= _options.FileMaxBytes.Bytes || DateTimeOffset.UtcNow - _journal.OpenedAt >= _options.FileMaxAge)
         {
             CloseJournal();
         }
