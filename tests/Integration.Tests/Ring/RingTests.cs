@@ -102,6 +102,15 @@ public sealed class RingTests(ITestOutputHelper output)
             Assert.True(exit == 0, stderr);
             Assert.All(gateways, g => Assert.Contains(g.Id, stdout, StringComparison.Ordinal));
             Assert.Equal(3, stdout.Split('\n').Count(l => l.Contains("ACTIVE", StringComparison.Ordinal)));
+
+            // And the status page, rendered by a real browser, lists them.
+            var dom = await Admin.Chromium.DumpDomAsync($"http://127.0.0.1:{gateways[2].AdminPort}/");
+            var table = dom[dom.IndexOf("id=\"ring-members\"", StringComparison.Ordinal)..];
+            table = table[..table.IndexOf("</table>", StringComparison.Ordinal)];
+            Assert.Contains($"<td>{gateways[2].Id} (self)</td>", table, StringComparison.Ordinal);
+            Assert.Contains($"<td>{gateways[0].Id}</td>", table, StringComparison.Ordinal);
+            Assert.Contains($"<td>{gateways[1].Id}</td>", table, StringComparison.Ordinal);
+            Assert.Contains(gateways[0].Address, table, StringComparison.Ordinal);
         }
         catch
         {
