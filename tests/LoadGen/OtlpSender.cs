@@ -11,12 +11,10 @@ internal sealed class OtlpSender : ILoadSender
     private readonly GrpcChannel _channel;
     private readonly MetricsService.MetricsServiceClient _client;
     private readonly Metadata _headers = [];
-    private readonly AgentShapes _shapes;
     private string? _lastError;
 
-    public OtlpSender(LoadOptions o, AgentShapes shapes)
+    public OtlpSender(LoadOptions o)
     {
-        _shapes = shapes;
         _channel = GrpcChannel.ForAddress(o.Endpoint, new GrpcChannelOptions
         {
             HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true },
@@ -31,9 +29,8 @@ internal sealed class OtlpSender : ILoadSender
 
     public string? LastError => _lastError;
 
-    public async Task<SendOutcome> SendAsync(int n, DateTimeOffset now)
+    public async Task<SendOutcome> SendAsync(ExportMetricsServiceRequest request)
     {
-        var request = _shapes.Next(n, now);
         try
         {
             var response = await _client.ExportAsync(request, _headers, DateTime.UtcNow.AddSeconds(30)).ConfigureAwait(false);
