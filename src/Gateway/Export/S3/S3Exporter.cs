@@ -23,7 +23,7 @@ namespace PgOtelGateway.Gateway.Export.S3;
 /// converted and uploaded then. Keys are fixed when a file is made, so a repeated step overwrites.
 /// </para>
 /// </summary>
-internal sealed partial class S3Exporter : IMetricsConsumer, IPipelineComponent, Admin.IExporterStatus, IDisposable
+internal sealed partial class S3Exporter : IMetricsConsumer, IPipelineComponent, Admin.ISelfPersistingExporter, IDisposable
 {
     private const string JournalFolder = "journal";
     private const string ReadyFolder = "ready";
