@@ -15,10 +15,12 @@ internal sealed record ExporterRow(long QueueRecords, long QueueBytes, double? O
 internal sealed class ColdGateway : IAsyncDisposable
 {
     private readonly GatewayHost _host;
+    private readonly TempDirectory _queue;
 
-    private ColdGateway(GatewayHost host, int grpc, int admin)
+    private ColdGateway(GatewayHost host, TempDirectory queue, int grpc, int admin)
     {
         _host = host;
+        _queue = queue;
         GrpcPort = grpc;
         AdminPort = admin;
     }
@@ -75,6 +77,8 @@ internal sealed class ColdGateway : IAsyncDisposable
     private static async Task<ColdGateway> TryStartAsync(string exportersYaml, IReadOnlyList<string> exporters)
     {
         int grpc = FreePort.Get(), admin = FreePort.Get();
+        // Each gateway its own durable queue: the tests share a gateway id, and a queue left behind would replay.
+        var queue = new TempDirectory("cold-queue");
         var indented = string.Join('\n', exportersYaml.Split('\n').Select(l => l.Length == 0 ? l : "  " + l));
         var yaml = string.Format(CultureInfo.InvariantCulture, """
             receivers:
@@ -92,6 +96,8 @@ internal sealed class ColdGateway : IAsyncDisposable
               shutdown_timeout: 20s
               admin:
                 endpoint: 127.0.0.1:{1}
+              queue:
+                directory: {4}
             service:
               pipelines:
                 metrics:
@@ -103,7 +109,7 @@ internal sealed class ColdGateway : IAsyncDisposable
                   level: warn
                 metrics:
                   address: ""
-            """, grpc, admin, indented, string.Join(", ", exporters));
+            """, grpc, admin, indented, string.Join(", ", exporters), queue.Path);
         var config = ConfigLoader.Load(yaml, GatewayComponents.CreateRegistry());
         var host = GatewayHost.Create(config, logging => logging.SetMinimumLevel(LogLevel.Warning));
         try
@@ -113,10 +119,11 @@ internal sealed class ColdGateway : IAsyncDisposable
         catch
         {
             await host.DisposeAsync();
+            queue.Dispose();
             throw;
         }
 
-        return new ColdGateway(host, grpc, admin);
+        return new ColdGateway(host, queue, grpc, admin);
     }
 
     /// <summary>This gateway's row for <paramref name="exporter"/> in the admin API.</summary>
@@ -155,5 +162,6 @@ internal sealed class ColdGateway : IAsyncDisposable
     {
         await _host.StopAsync(CancellationToken.None).WaitAsync(TestTimeouts.Pipeline);
         await _host.DisposeAsync();
+        _queue.Dispose();
     }
 }

@@ -100,6 +100,8 @@ internal sealed class GatewayProcess : IAsyncDisposable
               shutdown_timeout: 20s
               admin:
                 endpoint: 127.0.0.1:{4}
+              queue:
+                directory: {8}
               ring:
                 forward_timeout: 2s
                 leave_grace: 2s
@@ -118,7 +120,8 @@ internal sealed class GatewayProcess : IAsyncDisposable
                   level: info
                 metrics:
                   address: 127.0.0.1:{5}
-            """, GrpcPort, writeUrl, HealthPort, Id, AdminPort, MetricsPort, Indent(ringExtra, 4), Indent(members, 6));
+            """, GrpcPort, writeUrl, HealthPort, Id, AdminPort, MetricsPort, Indent(ringExtra, 4), Indent(members, 6),
+            Path.Combine(Path.GetDirectoryName(_configPath)!, $"queue-{Id}"));
         await File.WriteAllTextAsync(_configPath, yaml);
 
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
