@@ -58,7 +58,8 @@ public sealed class DeployedNamesEndToEndTests(ITestOutputHelper output)
                     // Some WAL traffic, so the standby's replay lag is measured (PostgreSQL shows NULL when idle).
                     await db.ExecuteAsync("INSERT INTO w VALUES (1)");
                     inPrometheus = (await prometheus.QueryAsync($"group by (__name__) ({{db_cluster=\"{cluster}\"}})")).Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
-                    // Self-metrics of a labelled family appear once the gateways used them (e.g. a forward to the peer).
+                    // Self-metrics: prometheus-net writes the # TYPE line of every family the gateways registered, labelled
+                    // or not, so a name shows once the component that declares it runs (it need not have a sample yet).
                     selfMetrics = ExposedNames(await gateway.SelfMetricsAsync());
                     return expected.All(inPrometheus.Contains) && used.Where(n => n.StartsWith("pgotel_", StringComparison.Ordinal)).All(selfMetrics.Contains);
                 }, TestTimeouts.Pipeline, "every used name from this pipeline in Prometheus and on the gateways' /metrics", TimeSpan.FromSeconds(1));
