@@ -6,16 +6,18 @@
 #   unique: every request once, so dedupe does all its work (hashing, cache, one Redis round trip per request)
 #           and drops nothing — its pure overhead.
 # Reports points/s per round, the on/off ratio of the medians, and Redis round trips per request (on rounds).
-#   bash scripts/bench-dedup.sh [--seconds N] [--rounds N] [--write-docs]
+#   bash scripts/bench-dedup.sh [--seconds N] [--rounds N] [--concurrency N] [--workloads "pair unique"] [--write-docs]
 set -euo pipefail
 PGOTEL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PGOTEL_ROOT
 cd "$PGOTEL_ROOT"
-seconds=20 rounds=3 write_docs=0
+seconds=20 rounds=3 concurrency=16 workloads="pair unique" write_docs=0
 while [ $# -gt 0 ]; do
   case $1 in
     --seconds) seconds=$2; shift ;;
     --rounds) rounds=$2; shift ;;
+    --concurrency) concurrency=$2; shift ;;
+    --workloads) workloads=$2; shift ;;
     --write-docs) write_docs=1 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -85,7 +87,7 @@ YAML
   svc_spawn gateway dotnet "$PGOTEL_ROOT/src/Gateway/bin/Release/net10.0/PgOtelGateway.Gateway.dll" --config "$PGOTEL_RUN_DIR/gateway.yaml"
   svc_wait_for gateway 60 curl -fsS "http://127.0.0.1:$health/ready"
   local loadgen=(dotnet "$PGOTEL_ROOT/tests/LoadGen/bin/Release/net10.0/pgotel-loadgen.dll" --endpoint "http://127.0.0.1:$grpc"
-    --concurrency 4 --points-per-request 1000 --instances 50 --replicas "$replicas")
+    --concurrency "$concurrency" --points-per-request 1000 --instances 50 --replicas "$replicas")
   "${loadgen[@]}" --seconds 5 >/dev/null # JIT, connections, Redis
   local trips0 trips1 out
   trips0=$(curl -fsS "http://127.0.0.1:$metrics/metrics" | awk '/^pgotel_gateway_dedup_redis_round_trips_total/ {s += $NF} END {print s + 0}')
@@ -100,7 +102,7 @@ YAML
 }
 
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(dotnet --version) SDK"
-for workload in pair unique; do
+for workload in $workloads; do
   for round in $(seq 1 "$rounds"); do
     run "$workload" off "$round"
     run "$workload" on "$round"
@@ -108,9 +110,9 @@ for workload in pair unique; do
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-python3 - "$results" "$seconds" "$rounds" "$write_docs" "$PGOTEL_ROOT/docs/benchmarks.md" "$(nproc)" <<'PY'
+python3 - "$results" "$seconds" "$rounds" "$write_docs" "$PGOTEL_ROOT/docs/benchmarks.md" "$(nproc)" "$concurrency" <<'PY'
 import sys, statistics, datetime, os
-path, seconds, rounds, write_docs, doc, cores = sys.argv[1:]
+path, seconds, rounds, write_docs, doc, cores, concurrency = sys.argv[1:]
 rows = []
 for line in open(path):
     parts = line.split()
@@ -119,7 +121,7 @@ for line in open(path):
     f = dict(kv.split("=", 1) for kv in parts[3:] if "=" in kv)
     rows.append((parts[0], parts[1], int(parts[2]), f))
 out = []
-for workload in ("pair", "unique"):
+for workload in [w for w in ("pair", "unique") if any(r[0] == w for r in rows)]:
     med = {}
     for mode in ("off", "on"):
         rates = [float(f["accepted_per_s"]) for w, m, _, f in rows if w == workload and m == mode]
@@ -137,7 +139,7 @@ for workload in ("pair", "unique"):
 print("\n".join(out))
 if write_docs == "1":
     section = ["## Dedupe on vs off (scripts/bench-dedup.sh)", "",
-        f"`bash scripts/bench-dedup.sh --seconds {seconds} --rounds {rounds}`, run {datetime.date.today()} on this {cores}-core machine "
+        f"`bash scripts/bench-dedup.sh --seconds {seconds} --rounds {rounds} --concurrency {concurrency}`, run {datetime.date.today()} on this {cores}-core machine "
         "(load tool, gateway, Redis and Prometheus on it, while other builds ran: the figures are noisy; the ratio of "
         "medians of alternating rounds is the number to read). `pair`: every request sent twice as by an HA pair "
         "(the second copy is a duplicate); `unique`: no duplicates, dedupe's pure cost (hash, cache, one Redis round trip "

@@ -86,14 +86,17 @@ YAML
   local pid cpu0 cpu1 out
   pid=$(cat "$PGOTEL_RUN_DIR/pids/gateway.pid")
   # Warm up the JIT and the connections, then measure.
-  dotnet "$PGOTEL_ROOT/tests/LoadGen/bin/Release/net10.0/pgotel-loadgen.dll" --endpoint "http://127.0.0.1:$grpc" --seconds 5 "$@" >/dev/null
+  dotnet "$PGOTEL_ROOT/tests/LoadGen/bin/Release/net10.0/pgotel-loadgen.dll" --endpoint "http://127.0.0.1:$grpc" --seconds 15 "$@" >/dev/null
+  local sent0
+  sleep 3 # what the warm-up sent is delivered before the window opens
+  sent0=$(curl -fsS "http://127.0.0.1:$metrics/metrics" | awk '/^pgotel_exporter_sent_points_total/ {s += $NF} END {print s + 0}')
   cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   out=$(dotnet "$PGOTEL_ROOT/tests/LoadGen/bin/Release/net10.0/pgotel-loadgen.dll" --endpoint "http://127.0.0.1:$grpc" --seconds "$seconds" "$@")
   sleep 3 # let the exporter drain what it holds
   cpu1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   local hwm sent
   hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
-  sent=$(curl -fsS "http://127.0.0.1:$metrics/metrics" | awk '/^pgotel_exporter_sent_points_total/ {s += $NF} END {print s + 0}')
+  sent=$(curl -fsS "http://127.0.0.1:$metrics/metrics" | awk -v s0="$sent0" '/^pgotel_exporter_sent_points_total/ {s += $NF} END {print s - s0}')
   svc_kill gateway
   python3 - "$label" "$out" "$cpu0" "$cpu1" "$ticks" "$hwm" "$sent" <<'PY'
 import sys
@@ -127,12 +130,14 @@ def med(path, pattern):
     return statistics.median(vals) if vals else float("nan")
 pps = med(a, r"= ([\d,]+) points per CPU-second")
 rss = med(b, r"peak RSS (\d+) MiB")
+achieved = med(b, r"= ([\d,]+) points/s;")
 lines = [f"Run {datetime.date.today()}: `bash scripts/bench-gateway.sh --seconds {seconds} --rounds {rounds}` on {os.cpu_count()} cores "
          f"({cpu}), load tool, gateway and Prometheus sharing them (and, for figures marked noisy, other work too):", "",
          "```", open(a).read().strip(), open(b).read().strip(), "```", "",
          f"- Median points per CPU-second of the gateway at max rate: **{pps:,.0f}** (issue 4 target ≥ 250,000: "
          f"**{'met' if pps >= 250000 else f'missed, {pps / 250000:.2f}× the target'}**).",
-         f"- Median peak RSS at 70,000 points/s: **{rss:.0f} MiB** (target < 150 MiB: **{'met' if rss < 150 else 'missed'}**)."]
+         f"- Median peak RSS with 70,000 points/s offered ({achieved:,.0f} points/s accepted): **{rss:.0f} MiB** (target < 150 MiB at 70,000 points/s: "
+         f"**{'met' if rss < 150 and achieved >= 69000 else 'missed' if rss >= 150 else 'not shown: the rate was not reached'}**)."]
 body = "\n".join(lines)
 print(body)
 if write == "1":

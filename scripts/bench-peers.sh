@@ -96,7 +96,6 @@ if [ "$build" = 1 ]; then
     dotnet build "$p" -c Release -v quiet -nologo >/dev/null
   done
 fi
-[ -f "$AGENT_DLL" ] || AGENT_DLL=$(ls "$PGOTEL_ROOT"/src/Agent/bin/Release/net10.0/*Agent.dll | head -1)
 
 TICKS=$(getconf CLK_TCK)
 record() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$RESULTS"; } # part round side key value
@@ -292,6 +291,7 @@ exporters:
   otlp:
     endpoint: 127.0.0.1:$SINK_GRPC
     compression: zstd
+    timeout: 60s
 extensions:
   health_check:
     endpoint: 127.0.0.1:$health

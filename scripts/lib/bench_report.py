@@ -118,11 +118,11 @@ def fmt(v, digits=3):
     return f"{v:.{digits}f}"
 
 
-def spread(values):
+def spread(values, digits=2):
     values = [v for v in values if v == v]
     if len(values) < 2:
         return ""
-    return f" ({fmt(min(values))}–{fmt(max(values))})"
+    return f" ({fmt(min(values), digits)}–{fmt(max(values), digits)})"
 
 
 def summary(results, machine, doc):
@@ -211,7 +211,8 @@ def summary(results, machine, doc):
         out = [f"Run {today}: `{command}`", "", "```", machine_text, "```", "",
                f"Medians over {rounds} round(s) (range in brackets). Samples delivered = the increase of Prometheus' "
                "`prometheus_tsdb_head_samples_appended_total` (the same Prometheus for every side), CPU = user + system "
-               "seconds of the side's process from /proc over the measured window (after a 5 s warm-up), peak RSS = VmHWM.", "",
+               "seconds of the side's process from /proc over the measured window (after the `--warmup-seconds` warm-up), "
+               "peak RSS = VmHWM; the load tool column is the last round's.", "",
                "| side | CPU s per million samples | points/s per core | peak RSS MiB | samples delivered | out-of-order | load tool |",
                "|---|---|---|---|---|---|---|"]
         for side in sides["gateway"]:

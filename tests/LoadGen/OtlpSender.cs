@@ -1,7 +1,6 @@
 using Grpc.Core;
 using Grpc.Net.Client;
 using OpenTelemetry.Proto.Collector.Metrics.V1;
-using OpenTelemetry.Proto.Common.V1;
 using PgOtelGateway.Shared.Compression;
 
 namespace PgOtelGateway.LoadGen;
@@ -12,12 +11,10 @@ internal sealed class OtlpSender : ILoadSender
     private readonly GrpcChannel _channel;
     private readonly MetricsService.MetricsServiceClient _client;
     private readonly Metadata _headers = [];
-    private readonly AgentShapes _shapes;
     private string? _lastError;
 
-    public OtlpSender(LoadOptions o, AgentShapes shapes)
+    public OtlpSender(LoadOptions o)
     {
-        _shapes = shapes;
         _channel = GrpcChannel.ForAddress(o.Endpoint, new GrpcChannelOptions
         {
             HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true },
@@ -32,14 +29,8 @@ internal sealed class OtlpSender : ILoadSender
 
     public string? LastError => _lastError;
 
-    public async Task<SendOutcome> SendAsync(int n, DateTimeOffset now, string? agentId)
+    public async Task<SendOutcome> SendAsync(ExportMetricsServiceRequest request)
     {
-        var request = _shapes.Next(n, now);
-        if (agentId is not null)
-        {
-            request.ResourceMetrics[0].Resource.Attributes.Add(new KeyValue { Key = "agent.id", Value = new AnyValue { StringValue = agentId } });
-        }
-
         try
         {
             var response = await _client.ExportAsync(request, _headers, DateTime.UtcNow.AddSeconds(30)).ConfigureAwait(false);

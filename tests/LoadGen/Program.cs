@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using OpenTelemetry.Proto.Common.V1;
 
 namespace PgOtelGateway.LoadGen;
 
@@ -15,10 +16,11 @@ namespace PgOtelGateway.LoadGen;
 /// </list>
 /// <code>
 /// pgotel-loadgen [--protocol otlp|remote-write] [--endpoint URL] [--seconds 30] [--instances 50]
-///   [--points-per-request 1000] [--concurrency 4] [--rate POINTS_PER_S] [--compression zstd|gzip|none] [--replicas N] [--describe]
+///   [--points-per-request 1000] [--concurrency 4] [--rate POINTS_PER_S] [--compression zstd|gzip|none]
+///   [--replicas N] [--describe]
 /// </code>
-/// With <c>--replicas 2</c> every OTLP request is sent twice, as by the two agents of an HA pair: identical but
-/// for <c>agent.id</c> (<c>agent-0</c>, <c>agent-1</c>), one after the other.
+/// With <c>--replicas 2</c> every request is sent twice, as by the two agents of an HA pair: identical but for
+/// <c>agent.id</c> (<c>agent-0</c>, <c>agent-1</c>), one after the other; sent and accepted count every copy.
 /// The last line printed is machine-readable <c>key=value</c> pairs (scripts/bench-*.sh parse it).
 /// </summary>
 internal static class Program
@@ -46,8 +48,8 @@ internal static class Program
             return 0;
         }
 
-        using ILoadSender sender = o.Protocol == "remote-write" ? new RemoteWriteSender(o, shapes) : new OtlpSender(o, shapes);
-        long sent = 0, accepted = 0, refused = 0, failedRequests = 0, requestNumber = -1;
+        using ILoadSender sender = o.Protocol == "remote-write" ? new RemoteWriteSender(o) : new OtlpSender(o);
+        long sent = 0, accepted = 0, refused = 0, failedRequests = 0, requestNumber = -1, requests = 0;
         var latencies = new List<double>[o.Concurrency];
         var stop = DateTime.UtcNow + TimeSpan.FromSeconds(o.Seconds);
         var clock = Stopwatch.StartNew();
@@ -61,15 +63,19 @@ internal static class Program
                 while (DateTime.UtcNow < stop)
                 {
                     // One sequence across workers: every request is a distinct (instance, time) pair.
-                    var n = (int)Interlocked.Increment(ref requestNumber);
+                    var original = shapes.Next((int)Interlocked.Increment(ref requestNumber), DateTimeOffset.UtcNow);
                     var points = shapes.PointsPerRequest;
-                    var now = DateTimeOffset.UtcNow;
                     for (var replica = 0; replica < o.Replicas; replica++)
                     {
-                        // With --replicas, the copies differ only in agent.id, as from the two agents of an HA pair.
-                        var agentId = o.Replicas > 1 ? string.Create(inv, $"agent-{replica}") : null;
+                        var request = original;
+                        if (o.Replicas > 1)
+                        {
+                            request = replica == o.Replicas - 1 ? original : original.Clone();
+                            request.ResourceMetrics[0].Resource.Attributes.Add(new KeyValue { Key = "agent.id", Value = new AnyValue { StringValue = $"agent-{replica}" } });
+                        }
+
                         var started = Stopwatch.GetTimestamp();
-                        var outcome = await sender.SendAsync(n, now, agentId).ConfigureAwait(false);
+                        var outcome = await sender.SendAsync(request).ConfigureAwait(false);
                         if (outcome.Refused)
                         {
                             Interlocked.Add(ref refused, points);
@@ -82,6 +88,7 @@ internal static class Program
 
                         latencies[w].Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
                         Interlocked.Add(ref sent, points);
+                        Interlocked.Increment(ref requests);
                     }
 
                     if (o.Rate > 0)
@@ -102,20 +109,19 @@ internal static class Program
         var seconds = clock.Elapsed.TotalSeconds;
         var all = latencies.SelectMany(l => l).Order().ToArray();
         double P(double q) => all.Length == 0 ? 0 : all[Math.Min(all.Length - 1, (int)(q * all.Length))];
-        var requests = all.Length;
         if (sender.LastError is { } error)
         {
             await Console.Error.WriteLineAsync($"last error: {error}");
         }
 
         Console.WriteLine(string.Create(inv, $"protocol={o.Protocol} seconds={seconds:F1} requests={requests} sent_points={sent} accepted_points={accepted} refused_points={refused} failed_requests={failedRequests}"));
-        Console.WriteLine(string.Create(inv, $"protocol={o.Protocol} seconds={seconds:F1} sent_points={sent} accepted_points={accepted} refused_points={refused} failed_requests={failedRequests} samples_per_request={samplesPerRequest} sent_samples={(long)requests * samplesPerRequest} sent_per_s={sent / seconds:F0} accepted_per_s={accepted / seconds:F0} refused_per_s={refused / seconds:F0} latency_ms_p50={P(0.5):F2} p90={P(0.9):F2} p99={P(0.99):F2} max={P(1):F2}"));
+        Console.WriteLine(string.Create(inv, $"protocol={o.Protocol} seconds={seconds:F1} sent_points={sent} accepted_points={accepted} refused_points={refused} failed_requests={failedRequests} samples_per_request={samplesPerRequest} sent_samples={requests * samplesPerRequest} sent_per_s={sent / seconds:F0} accepted_per_s={accepted / seconds:F0} refused_per_s={refused / seconds:F0} latency_ms_p50={P(0.5):F2} p90={P(0.9):F2} p99={P(0.99):F2} max={P(1):F2}"));
         return 0;
     }
 }
 
 /// <summary>Command-line options.</summary>
-internal sealed record LoadOptions(string Protocol, string Endpoint, int Seconds, int Instances, int PointsPerRequest, int Concurrency, double Rate, string Compression, bool Describe, int Replicas)
+internal sealed record LoadOptions(string Protocol, string Endpoint, int Seconds, int Instances, int PointsPerRequest, int Concurrency, double Rate, string Compression, int Replicas, bool Describe)
 {
     public static LoadOptions Parse(string[] args)
     {
@@ -138,12 +144,6 @@ internal sealed record LoadOptions(string Protocol, string Endpoint, int Seconds
             throw new ArgumentException($"--compression must be zstd, gzip or none, not '{compression}'");
         }
 
-        var replicas = Math.Max(1, int.Parse(Get("--replicas", "1"), inv));
-        if (replicas > 1 && protocol != "otlp")
-        {
-            throw new ArgumentException("--replicas applies to --protocol otlp only (the HA pair's copies differ in the agent.id resource attribute)");
-        }
-
         return new LoadOptions(
             protocol,
             Get("--endpoint", protocol == "otlp" ? "http://127.0.0.1:4317" : "http://127.0.0.1:8429/api/v1/write"),
@@ -153,7 +153,7 @@ internal sealed record LoadOptions(string Protocol, string Endpoint, int Seconds
             int.Parse(Get("--concurrency", "4"), inv),
             double.Parse(Get("--rate", "0"), inv),
             compression,
-            Array.IndexOf(args, "--describe") >= 0,
-            replicas);
+            Math.Max(1, int.Parse(Get("--replicas", "1"), inv)),
+            Array.IndexOf(args, "--describe") >= 0);
     }
 }

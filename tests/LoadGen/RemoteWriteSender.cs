@@ -17,13 +17,11 @@ internal sealed class RemoteWriteSender : ILoadSender
     private static readonly MediaTypeHeaderValue ProtobufType = new("application/x-protobuf");
     private readonly HttpClient _http;
     private readonly Uri _endpoint;
-    private readonly AgentShapes _shapes;
     private readonly TranslationOptions _translation = new();
     private string? _lastError;
 
-    public RemoteWriteSender(LoadOptions o, AgentShapes shapes)
+    public RemoteWriteSender(LoadOptions o)
     {
-        _shapes = shapes;
         _endpoint = new Uri(o.Endpoint);
         _http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = Math.Max(1, o.Concurrency), PooledConnectionLifetime = Timeout.InfiniteTimeSpan })
         {
@@ -43,9 +41,9 @@ internal sealed class RemoteWriteSender : ILoadSender
         return write;
     }
 
-    public async Task<SendOutcome> SendAsync(int n, DateTimeOffset now, string? agentId)
+    public async Task<SendOutcome> SendAsync(OpenTelemetry.Proto.Collector.Metrics.V1.ExportMetricsServiceRequest request)
     {
-        var body = Snappier.Snappy.CompressToArray(ToWriteRequest(_shapes.Next(n, now), _translation).ToByteArray());
+        var body = Snappier.Snappy.CompressToArray(ToWriteRequest(request, _translation).ToByteArray());
         using var content = new ByteArrayContent(body);
         content.Headers.ContentType = ProtobufType;
         content.Headers.ContentEncoding.Add("snappy");

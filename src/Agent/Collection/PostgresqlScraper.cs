@@ -25,6 +25,8 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
     private readonly Dictionary<(string Database, string Query), long> _errors = [];
     private readonly string _agentId;
     private readonly string _hostName;
+    private string _lastRole = "";
+    private string _lastVersion = "";
 
     public PostgresqlScraper(string endpoint, string configuredRole, PostgresqlReceiverOptions options, ILogger logger, TimeProvider time)
     {
@@ -78,6 +80,19 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
             LastError = reason;
             CountError(_connections.DefaultDatabase, "connect");
             LogInstanceDown(_logger, Instance, reason);
+        }
+
+        // A scrape that could not read the role and version keeps the last ones seen, so the instance's resource (and
+        // target_info downstream) stays one series while it is down or slow instead of splitting into two.
+        if (resource.Version.Length > 0)
+        {
+            _lastRole = resource.Role;
+            _lastVersion = resource.Version;
+        }
+        else
+        {
+            resource.Role = resource.Role.Length > 0 ? resource.Role : _lastRole;
+            resource.Version = _lastVersion;
         }
 
         set.Add(MetricCatalog.Up, up);

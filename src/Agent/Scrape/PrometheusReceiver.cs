@@ -92,10 +92,10 @@ internal sealed partial class PrometheusReceiver : IPipelineComponent, IAsyncDis
 
     private async Task LoopAsync(PrometheusTarget target, TimeSpan interval, TimeSpan timeout, CancellationToken stopping)
     {
+        Task? running = null;
         try
         {
             var last = DateTimeOffset.MinValue;
-            Task? running = null;
             while (!stopping.IsCancellationRequested)
             {
                 var at = PostgresqlReceiver.AlignedTime(_time.GetUtcNow(), interval);
@@ -121,6 +121,12 @@ internal sealed partial class PrometheusReceiver : IPipelineComponent, IAsyncDis
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
+        }
+
+        // The scrape in flight ends with the stop (it is cancelled too); wait for it before the client goes away.
+        if (running is not null)
+        {
+            await running.ConfigureAwait(false);
         }
     }
 

@@ -37,12 +37,23 @@ internal sealed class PromFamily(string name, PromMetricType type)
             return Type != PromMetricType.Histogram;
         }
 
-        if (Type is not (PromMetricType.Histogram or PromMetricType.Summary) || !sample.StartsWith(Name, StringComparison.Ordinal))
+        if (!sample.StartsWith(Name, StringComparison.Ordinal))
         {
             return false;
         }
 
         var suffix = sample[Name.Length..];
+        if (Type == PromMetricType.Counter)
+        {
+            // OpenMetrics-style exposition: "# TYPE foo counter" with the sample "foo_total".
+            return suffix.SequenceEqual("_total");
+        }
+
+        if (Type is not (PromMetricType.Histogram or PromMetricType.Summary))
+        {
+            return false;
+        }
+
         return suffix.SequenceEqual("_sum") || suffix.SequenceEqual("_count") || (Type == PromMetricType.Histogram && suffix.SequenceEqual("_bucket"));
     }
 }
@@ -130,7 +141,7 @@ internal sealed class PrometheusTextParser
         }
 
         // A _sum / _count / _bucket of a family declared earlier but interrupted by another family.
-        foreach (var suffix in (ReadOnlySpan<string>)["_bucket", "_sum", "_count"])
+        foreach (var suffix in (ReadOnlySpan<string>)["_bucket", "_sum", "_count", "_total"])
         {
             if (sampleName.EndsWith(suffix, StringComparison.Ordinal) && byName.TryGetValue(sampleName[..^suffix.Length], out family) && family.Owns(sampleName))
             {

@@ -108,6 +108,14 @@ internal interface IExporterStatus
     ExporterSnapshot Snapshot();
 }
 
+/// <summary>
+/// An exporter that takes data over by persisting it itself (awss3's staging folder): what it holds waits in addition
+/// to the durable queue's records, so the admin API adds its queue to the durable queue's.
+/// </summary>
+internal interface ISelfPersistingExporter : IExporterStatus
+{
+}
+
 /// <summary>One pipeline of the configuration: the component ids it runs, in order.</summary>
 internal sealed record PipelineSummary(string Id, IReadOnlyList<string> Receivers, IReadOnlyList<string> Processors, IReadOnlyList<string> Exporters);
 

@@ -394,7 +394,7 @@ internal sealed partial class DurableLog : IDisposable
         var startOffset = _endOffset;
         try
         {
-            if (_endOffset - _activeSegment!.StartOffset >= _options.SegmentSize.Bytes)
+            if (_endOffset - _activeSegment!.StartOffset >= _options.EffectiveSegmentBytes)
             {
                 active = Roll();
             }

@@ -33,8 +33,15 @@ internal sealed class QueueOptions : IValidatableOptions
     /// <summary>How group commit gathers appends (used when <c>fsync: group</c>).</summary>
     public GroupCommitOptions GroupCommit { get; set; } = new();
 
-    /// <summary>Size at which the log starts a new segment file; a segment is deleted once every exporter has passed it.</summary>
+    /// <summary>
+    /// Size at which the log starts a new segment file; a segment is deleted once every exporter has passed it.
+    /// At most a quarter of <see cref="MaxSize"/> is used, so consumed data in the segment being written can
+    /// never fill the queue.
+    /// </summary>
     public ByteSize SegmentSize { get; set; } = ByteSize.FromMiB(64);
+
+    /// <summary>The segment size in effect: <see cref="SegmentSize"/>, at most a quarter of <see cref="MaxSize"/>.</summary>
+    public long EffectiveSegmentBytes => Math.Max(64 * 1024, Math.Min(SegmentSize.Bytes, MaxSize.Bytes / 4));
 
     /// <summary>Most bytes of records each exporter has in flight (handed over, not yet confirmed).</summary>
     public ByteSize MaxInFlight { get; set; } = ByteSize.FromMiB(16);
@@ -49,9 +56,9 @@ internal sealed class QueueOptions : IValidatableOptions
             yield return "gateway.queue.max_size must be at least 1MiB";
         }
 
-        if (SegmentSize.Bytes < 64 * 1024 || SegmentSize.Bytes > MaxSize.Bytes)
+        if (SegmentSize.Bytes < 64 * 1024)
         {
-            yield return "gateway.queue.segment_size must be at least 64KiB and at most max_size";
+            yield return "gateway.queue.segment_size must be at least 64KiB";
         }
 
         if (MaxInFlight.Bytes < 1)

@@ -5,7 +5,8 @@ namespace PgOtelGateway.Gateway.Queue;
 
 /// <summary>
 /// An exporter as the admin API shows it behind the durable queue: its own delivery counters, with the queue
-/// columns (records, bytes, oldest age) taken from its readers of the durable queue (one per pipeline it is in). The queues' readers exist once the gateway has started.
+/// columns (records, bytes, oldest age) taken from its readers of the durable queue (one per pipeline it is in), plus
+/// what a self-persisting exporter still holds. The queues' readers exist once the gateway has started.
 /// </summary>
 internal sealed class QueuedExporterStatus(string id, IMetricsConsumer exporter, IReadOnlyList<DurableQueue> queues) : IExporterStatus
 {
@@ -29,6 +30,17 @@ internal sealed class QueuedExporterStatus(string id, IMetricsConsumer exporter,
                 {
                     oldest = age;
                 }
+            }
+        }
+
+        if (exporter is ISelfPersistingExporter && own.QueueRecords > 0)
+        {
+            // Staged data was confirmed to the queue but still waits for its target.
+            records += own.QueueRecords;
+            bytes += own.QueueBytes;
+            if (own.OldestItemAge is { } staged && (oldest is null || staged > oldest))
+            {
+                oldest = staged;
             }
         }
 

@@ -129,6 +129,11 @@ internal sealed class ConfigBinder
             {
                 property.SetValue(instance, Bind(type, null, path));
             }
+            else if (type == typeof(string) && new NullabilityInfoContext().Create(property).WriteState != NullabilityState.Nullable)
+            {
+                // `storage_dir: ${env:DIR:-}` expands to nothing: an empty string, never null in a non-nullable option.
+                property.SetValue(instance, "");
+            }
             else if (Nullable.GetUnderlyingType(type) is not null || !type.IsValueType)
             {
                 property.SetValue(instance, null);

@@ -96,6 +96,15 @@ public sealed class PrometheusTextParserTests
     }
 
     [Fact]
+    public void Parse_CounterTypedWithoutTotal_OwnsItsTotalSample()
+    {
+        var family = Assert.Single(Parse("# TYPE requests counter\nrequests_total{code=\"200\"} 7\n"));
+        Assert.Equal("requests", family.Name);
+        Assert.Equal(PromMetricType.Counter, family.Type);
+        Assert.Equal("requests_total", Assert.Single(family.Samples).Name);
+    }
+
+    [Fact]
     public void Parse_Histogram_GroupsBucketSumAndCount()
     {
         var family = Assert.Single(Parse("""

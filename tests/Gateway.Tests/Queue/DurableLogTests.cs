@@ -148,10 +148,12 @@ public sealed class DurableLogTests : IDisposable
         Assert.Equal(0, second.CommittedOffset);
     }
 
-    [Fact]
-    public async Task Append_BeyondMaxSize_RefusesAsQueueFullWithRetryAfter()
+    [Theory]
+    [InlineData(256 << 10)]
+    [InlineData(64 << 20)] // larger than max_size: capped, or the segment being written could fill the queue for good
+    public async Task Append_BeyondMaxSize_RefusesAsQueueFullWithRetryAfter(long segmentSize)
     {
-        using var log = QueueTestKit.OpenLog(_dir.Path, QueueTestKit.Options(maxSize: 1 << 20, segmentSize: 256 << 10));
+        using var log = QueueTestKit.OpenLog(_dir.Path, QueueTestKit.Options(maxSize: 1 << 20, segmentSize: segmentSize));
         var payload = QueueTestKit.Request("big", points: 5000).ToByteArray();
         PipelineRefusedException? refusal = null;
         for (var i = 0; i < 100 && refusal is null; i++)

@@ -30,12 +30,14 @@ public sealed class AgentEndToEndTests
 
         await using var holder = new Npgsql.NpgsqlConnection(db.ConnectionString);
         await holder.OpenAsync();
-        await using (var cmd = new Npgsql.NpgsqlCommand("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE", holder))
+        await using (var cmd = new Npgsql.NpgsqlCommand("BEGIN; LOCK TABLE t IN SHARE MODE", holder))
         {
             await cmd.ExecuteNonQueryAsync();
         }
 
-        var waiter = PostgresAdmin.ExecuteAsync(db.ConnectionString, "SELECT count(*) FROM t");
+        // The holder takes SHARE, not ACCESS EXCLUSIVE: that lock is WAL-logged and so takes a transaction id, and a
+        // concurrent test creating a logical slot would wait for the transaction to end. The INSERT waits all the same.
+        var waiter = PostgresAdmin.ExecuteAsync(db.ConnectionString, "INSERT INTO t SELECT 1 WHERE false");
         var slot = UniqueName.For();
         await db.ExecuteAsync($"SELECT pg_create_physical_replication_slot('{slot}')");
         await Task.Delay(2500);

@@ -270,6 +270,66 @@ public sealed class PrometheusReceiverTests
         }
     }
 
+    [Fact]
+    public async Task CollectOnce_WithPrometheusAndHostmetrics_PrintsBothAsOtlpJson()
+    {
+        using var dir = new TempDirectory();
+        var config = dir.File("agent.yaml");
+        var job = UniqueName.For();
+        await File.WriteAllTextAsync(config, $"""
+            receivers:
+              prometheus:
+                config:
+                  scrape_configs:
+                    - job_name: {job}
+                      scrape_interval: 10s
+                      metrics_path: {Exporter.AbsolutePath}
+                      static_configs:
+                        - targets: ['{Exporter.Authority}']
+              hostmetrics:
+                scrapers:
+                  cpu:
+                  memory:
+            exporters:
+              debug:
+            service:
+              pipelines:
+                metrics:
+                  receivers: [prometheus, hostmetrics]
+                  exporters: [debug]
+              telemetry:
+                metrics:
+                  address: ""
+            """);
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "PgOtelGateway.Agent.dll"));
+        foreach (var a in new[] { "collect-once", "--config", config })
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TestTimeouts.Pipeline);
+        Assert.True(process.ExitCode == 0, await stderr);
+
+        // One OTLP/JSON document per receiver, one per line.
+        var documents = (await stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => System.Text.Json.JsonDocument.Parse(l)).ToList();
+        Assert.Equal(2, documents.Count);
+        var names = documents.SelectMany(d => d.RootElement.GetProperty("resourceMetrics").EnumerateArray())
+            .SelectMany(rm => rm.GetProperty("scopeMetrics").EnumerateArray()).SelectMany(s => s.GetProperty("metrics").EnumerateArray())
+            .Select(m => m.GetProperty("name").GetString()).ToHashSet();
+        Assert.Contains("pg_up", names);
+        Assert.Contains("go_goroutines", names);
+        Assert.Contains("system.cpu.time", names);
+        Assert.Contains("system.memory.usage", names);
+        foreach (var d in documents)
+        {
+            d.Dispose();
+        }
+    }
+
     private sealed class Discard : PgOtelGateway.Shared.Pipeline.IMetricsConsumer
     {
         public Task ConsumeAsync(ExportMetricsServiceRequest request, CancellationToken cancellationToken) => Task.CompletedTask;

@@ -289,6 +289,7 @@ public sealed partial class ColdTierTests
         await using (var gateway = await ColdGateway.StartAsync(reachable, ["awss3"]))
         {
             await TestTimeouts.WaitUntilAsync(async () => (await gateway.ExporterAsync("awss3")).QueueRecords == 0, TestTimeouts.Pipeline, "staging to drain");
+            Assert.Equal(points, (await gateway.ExporterAsync("awss3")).Sent);
         }
 
         var glob = ColdData.Literal(Path.Combine(target.Path, "metrics", "**", "*.parquet"));

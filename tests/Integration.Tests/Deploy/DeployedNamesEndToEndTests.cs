@@ -39,8 +39,10 @@ public sealed class DeployedNamesEndToEndTests(ITestOutputHelper output)
         await db.ExecuteAsync($"SELECT pg_create_physical_replication_slot('{slot}', true)");
         await using var idle = await OpenAsync(db.ConnectionString, null);
         await using var idleInTransaction = await OpenAsync(db.ConnectionString, "BEGIN; SELECT 1");
-        await using var holder = await OpenAsync(db.ConnectionString, "BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE");
-        var waiter = PostgresAdmin.ExecuteAsync(db.ConnectionString, "SELECT count(*) FROM t");
+        await using var holder = await OpenAsync(db.ConnectionString, "BEGIN; LOCK TABLE t IN SHARE MODE");
+        // The holder takes SHARE, not ACCESS EXCLUSIVE: that lock is WAL-logged and so takes a transaction id, and a
+        // concurrent test creating a logical slot would wait for the transaction to end. The INSERT waits all the same.
+        var waiter = PostgresAdmin.ExecuteAsync(db.ConnectionString, "INSERT INTO t SELECT 1 WHERE false");
 
         using var dir = new TempDirectory();
         using var primaryAgent = await StartAgentAsync(dir, "primary", Pg.Port, db.Name, cluster, gateway.GrpcPort);

@@ -75,11 +75,12 @@ public sealed class DedupTests(ITestOutputHelper output)
     {
         var name = UniqueName.For();
         var pair = new HaPair(name, TimeSpan.FromSeconds(1));
-        var failover = TimeSpan.FromSeconds(4);
+        // Short, but with room for a busy machine: agent-a must not lose its election while it reports.
+        var failover = TimeSpan.FromSeconds(6);
         var processors = $"""
             ha_tracker:
-              update_timeout: 1s
-              failover_timeout: 4s
+              update_timeout: 2s
+              failover_timeout: 6s
               redis:
                 endpoint: {TestEnvironment.Redis}
                 key_prefix: "{name}:"

@@ -86,7 +86,7 @@ internal sealed class HaPair(string name, TimeSpan interval)
         Assert.True(answer.Code == 0 && answer.Rejected == 0, $"{agent}'s scrape at {at:O} was not accepted: {answer}");
     }
 
-    /// <summary>Waits until Prometheus holds <paramref name="expected"/> samples in every series of the pair, and returns the series.</summary>
+    /// <summary>Waits until Prometheus holds every series of the pair and each is <paramref name="complete"/>, and returns them.</summary>
     public async Task<IReadOnlyList<PromSeries>> WaitForSamplesAsync(PrometheusClient prometheus, DateTimeOffset since, Func<PromSeries, bool> complete)
     {
         IReadOnlyList<PromSeries> series = [];

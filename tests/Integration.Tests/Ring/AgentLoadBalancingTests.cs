@@ -95,6 +95,41 @@ public sealed class AgentLoadBalancingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Load_AgentConfigWithLoadBalancing_BindsTheRingOptions()
+    {
+        var config = Shared.Configuration.ConfigLoader.Load("""
+            receivers:
+              postgresql:
+                endpoint: localhost:5432
+            exporters:
+              otlp:
+                endpoint: pgotel-gateway:4317
+                loadbalancing:
+                  routing_key: resource
+                  members:
+                    dns:
+                      hostname: pgotel-gateway-headless.monitoring.svc.cluster.local
+                      port: 4317
+                      interval: 30s
+            service:
+              pipelines:
+                metrics:
+                  receivers: [postgresql]
+                  exporters: [otlp]
+            """, global::PgOtelGateway.Agent.Configuration.AgentComponents.CreateRegistry(), "agent.yaml");
+        var balancing = config.Exporters["otlp"].OptionsAs<OtlpExporterOptions>().Loadbalancing!;
+
+        Assert.Equal(RoutingKey.Resource, balancing.RoutingKey);
+        Assert.Equal(HashRing.DefaultTokensPerMember, balancing.TokensPerMember);
+        Assert.Equal("pgotel-gateway-headless.monitoring.svc.cluster.local", balancing.Members.Dns!.Hostname);
+        Assert.Equal(TimeSpan.FromSeconds(30), balancing.Members.Dns.Interval);
+
+        var ex = Assert.Throws<Shared.Configuration.ConfigException>(() => Shared.Configuration.ConfigLoader.Load(
+            "exporters:\n  otlp:\n    loadbalancing:\n      members: {}\n", global::PgOtelGateway.Agent.Configuration.AgentComponents.CreateRegistry(), "agent.yaml"));
+        Assert.Contains("exporters.otlp.loadbalancing.members: exactly one of static, dns or redis", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Export_WithDnsMembers_LearnsTheGatewayIdFromItsProbeAndDelivers()
     {
         var name = UniqueName.For();

@@ -125,6 +125,7 @@ internal sealed class GatewayProcess : IAsyncDisposable
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "PgOtelGateway.Gateway.dll"));
         info.ArgumentList.Add("--config");
         info.ArgumentList.Add(_configPath);
+        _process?.Dispose();
         _process = Process.Start(info)!;
         _process.OutputDataReceived += (_, e) => Append(e.Data);
         _process.ErrorDataReceived += (_, e) => Append(e.Data);

@@ -27,6 +27,22 @@ public sealed class ConfigLoaderTests
         """;
 
     [Fact]
+    public void Load_WithAnEmptyEnvDefault_BindsAnEmptyStringNotNull()
+    {
+        var config = Load("""
+            receivers:
+              postgresql:
+                endpoint: db:5432
+                username: ${env:PGOTEL_UNSET_USER:-}
+            exporters:
+              otlp:
+                endpoint: gw:4317
+            """ + "\n" + Pipeline);
+
+        Assert.Equal("", config.Receivers["postgresql"].OptionsAs<TestReceiverOptions>().Username);
+    }
+
+    [Fact]
     public void Load_WithCollectorStyleConfig_BindsEveryValue()
     {
         var config = Load("""

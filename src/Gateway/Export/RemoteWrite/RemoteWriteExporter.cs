@@ -430,6 +430,6 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
     [LoggerMessage(EventId = 1107, Level = LogLevel.Debug, Message = "Exporter {Exporter}: the receiver rejected a batch of {Samples} samples ({Detail}); resending it in halves to isolate the bad ones.")]
     private static partial void LogSplitting(ILogger logger, string exporter, int samples, string detail);
 
-    [LoggerMessage(EventId = 1106, Level = LogLevel.Warning, Message = "Exporter {Exporter} stopped with {Samples} samples still unsent.")]
+    [LoggerMessage(EventId = 1106, Level = LogLevel.Warning, Message = "Exporter {Exporter} stopped with {Samples} samples still unsent; they stay in the durable queue and are sent after the next start.")]
     private static partial void LogUnflushed(ILogger logger, string exporter, long samples);
 }

@@ -23,7 +23,7 @@ namespace PgOtelGateway.Gateway.Export.S3;
 /// converted and uploaded then. Keys are fixed when a file is made, so a repeated step overwrites.
 /// </para>
 /// </summary>
-internal sealed partial class S3Exporter : IMetricsConsumer, IPipelineComponent, Admin.IExporterStatus, IDisposable
+internal sealed partial class S3Exporter : IMetricsConsumer, IPipelineComponent, Admin.ISelfPersistingExporter, IDisposable
 {
     private const string JournalFolder = "journal";
     private const string ReadyFolder = "ready";
@@ -119,7 +119,7 @@ internal sealed partial class S3Exporter : IMetricsConsumer, IPipelineComponent,
             Interlocked.Read(ref _sent), Interlocked.Read(ref _failed), Interlocked.Read(ref _dropped), _lastError, _lastErrorTime);
     }
 
-    public Task StartAsync(CancellationToken cancellationToken)
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(_journalDir);
         Directory.CreateDirectory(_readyDir);
@@ -162,7 +162,7 @@ internal sealed partial class S3Exporter : IMetricsConsumer, IPipelineComponent,
 
             var info = new FileInfo(path);
             last = Math.Max(last, ObjectKeys.SequenceOf(info.Name));
-            _waiting[path] = new Waiting(info.LastWriteTimeUtc, info.Length, 0, IsJournal: false);
+            _waiting[path] = new Waiting(info.LastWriteTimeUtc, info.Length, await PointsInAsync(path, cancellationToken).ConfigureAwait(false), IsJournal: false);
             Interlocked.Add(ref _stagedBytes, info.Length);
         }
 
@@ -179,7 +179,32 @@ internal sealed partial class S3Exporter : IMetricsConsumer, IPipelineComponent,
         _uploader = Task.Run(() => UploadLoopAsync(_stopUploads.Token), CancellationToken.None);
         _journalClosed.Release();
         _fileReady.Release();
-        return Task.CompletedTask;
+    }
+
+    /// <summary>The rows of a Parquet file left in staging (its footer says), so uploads after a restart count them; 0 otherwise.</summary>
+    private static async Task<long> PointsInAsync(string path, CancellationToken cancellationToken)
+    {
+        if (!path.EndsWith(".parquet", StringComparison.Ordinal))
+        {
+            return 0;
+        }
+
+        try
+        {
+            await using var reader = await global::Parquet.ParquetReader.CreateAsync(path, null, cancellationToken).ConfigureAwait(false);
+            long rows = 0;
+            for (var i = 0; i < reader.RowGroupCount; i++)
+            {
+                using var group = reader.OpenRowGroupReader(i);
+                rows += group.RowCount;
+            }
+
+            return rows;
+        }
+        catch (Exception ex) when (ex is IOException or global::Parquet.ParquetException)
+        {
+            return 0;
+        }
     }
 
     public async Task ConsumeAsync(ExportMetricsServiceRequest request, CancellationToken cancellationToken)
@@ -254,13 +279,22 @@ internal sealed partial class S3Exporter : IMetricsConsumer, IPipelineComponent,
             while (true)
             {
                 var wait = reader.WaitToReadAsync(stopping).AsTask();
-                if (_journal is { Records: > 0 } open)
+                if (_journal is { Records: > 0 } open && !wait.IsCompleted)
                 {
+                    // Idle with an open journal: close it when it comes of age, even if no more data arrives.
                     var due = open.OpenedAt + _options.FileMaxAge - DateTimeOffset.UtcNow;
-                    if (due <= TimeSpan.Zero || await Task.WhenAny(wait, Task.Delay(due, stopping)).ConfigureAwait(false) != wait)
+                    var aged = due <= TimeSpan.Zero;
+                    if (!aged)
+                    {
+                        using var timer = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+                        var first = await Task.WhenAny(wait, Task.Delay(due, timer.Token)).ConfigureAwait(false);
+                        await timer.CancelAsync().ConfigureAwait(false);
+                        aged = first != wait;
+                    }
+
+                    if (aged)
                     {
                         CloseJournal();
-                        await wait.ConfigureAwait(false) ;
                     }
                 }
 
@@ -328,7 +362,7 @@ internal sealed partial class S3Exporter : IMetricsConsumer, IPipelineComponent,
             return;
         }
 
-        if (_journal.Length >= _options.FileMaxBytes.Bytes)
+        if (_journal.Length >= _options.FileMaxBytes.Bytes || DateTimeOffset.UtcNow - _journal.OpenedAt >= _options.FileMaxAge)
         {
             CloseJournal();
         }
