@@ -1,3 +1,4 @@
+using System.Globalization;
 using YamlDotNet.RepresentationModel;
 using Xunit;
 
@@ -60,6 +61,15 @@ public sealed class KubernetesManifestTests
         var gatewayConfig = ConfigFromConfigMap(objects, gateway, "gateway.yaml");
         Assert.Equal(headlessName, Scalar(gatewayConfig, "gateway", "ring", "members", "dns", "hostname"));
 
+        // DNS membership probes each A record of the headless Service on the OTLP gRPC port, and the pod answers with
+        // its gateway.id: that must be the pod name (stable, and what the admin API and file names show).
+        var dnsPort = Scalar(gatewayConfig, "gateway", "ring", "members", "dns", "port");
+        Assert.Equal(Port(Scalar(gatewayConfig, "receivers", "otlp", "protocols", "grpc", "endpoint")).ToString(CultureInfo.InvariantCulture), dnsPort);
+        Assert.Contains(Seq(headless.Node, "spec", "ports").Cast<YamlMappingNode>(), p => DeployFiles.Scalar(p, "port") == dnsPort);
+        Assert.StartsWith("${env:POD_NAME", Scalar(gatewayConfig, "gateway", "id")!, StringComparison.Ordinal);
+        Assert.Contains(Seq(Containers(gateway).Single(), "env").Cast<YamlMappingNode>(),
+            e => DeployFiles.Scalar(e, "name") == "POD_NAME" && Scalar(e, "valueFrom", "fieldRef", "fieldPath") == "metadata.name");
+
         // The client Service carries OTLP gRPC and HTTP.
         var client = objects.Single(o => o.Kind == "Service" && o.Name == "pgotel-gateway");
         Assert.Equal(["4317", "4318"], Seq(client.Node, "spec", "ports").Cast<YamlMappingNode>().Select(p => DeployFiles.Scalar(p, "port")!).Order(StringComparer.Ordinal));
@@ -91,6 +101,9 @@ public sealed class KubernetesManifestTests
         var queueDir = Scalar(gatewayConfig, "gateway", "queue", "directory")!;
         var mount = Seq(gatewayContainer, "volumeMounts").Cast<YamlMappingNode>().Single(m => DeployFiles.Scalar(m, "name") == claim);
         Assert.StartsWith(DeployFiles.Scalar(mount, "mountPath")! + "/", queueDir, StringComparison.Ordinal);
+
+        // So does the cold tier's staging folder (data waits there, fsync'd, until uploaded).
+        Assert.StartsWith(DeployFiles.Scalar(mount, "mountPath")! + "/", Scalar(gatewayConfig, "exporters", "awss3", "staging", "directory")!, StringComparison.Ordinal);
 
         // The agent: the DB secret, its configured ports, readiness on /ready.
         var agent = objects.Single(o => o.Kind == "DaemonSet" && o.Name == "pgotel-agent");

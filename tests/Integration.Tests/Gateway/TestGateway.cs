@@ -42,17 +42,21 @@ internal sealed class TestGateway : IAsyncDisposable
     /// Starts a gateway. <paramref name="receiverExtra"/> and <paramref name="processors"/> are YAML fragments
     /// (indented for their place); the exporter is remote write to the harness's Prometheus (or <paramref name="writeUrl"/>).
     /// The durable queue lives in <paramref name="queueDirectory"/>, or in a temporary directory of its own.
+    /// <paramref name="gatewayExtra"/> goes under <c>gateway:</c> (e.g. a ring), <paramref name="exporterList"/> after
+    /// the remote-write exporter in the pipeline (e.g. <c>", awss3"</c>, defined in <paramref name="exporters"/>, a YAML fragment
+    /// under <c>exporters:</c>).
     /// </summary>
     public static async Task<TestGateway> StartAsync(
         string receiverExtra = "", string processors = "", string processorList = "", string exporterExtra = "",
-        string? queueDirectory = null, Uri? writeUrl = null, string shutdownTimeout = "20s")
+        string? queueDirectory = null, Uri? writeUrl = null, string shutdownTimeout = "20s",
+        string id = "test-gateway", string gatewayExtra = "", string exporters = "", string exporterList = "", int? grpcPort = null)
     {
         // A port found free can be taken by a parallel test before we bind it; then try other ports.
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                return await TryStartAsync(receiverExtra, processors, processorList, exporterExtra, queueDirectory, writeUrl, shutdownTimeout);
+                return await TryStartAsync(receiverExtra, processors, processorList, exporterExtra, queueDirectory, writeUrl, shutdownTimeout, id, gatewayExtra, exporters, exporterList, grpcPort);
             }
             catch (IOException ex) when (attempt < 5 && ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
             {
@@ -61,9 +65,10 @@ internal sealed class TestGateway : IAsyncDisposable
     }
 
     private static async Task<TestGateway> TryStartAsync(
-        string receiverExtra, string processors, string processorList, string exporterExtra, string? queueDirectory, Uri? writeUrl, string shutdownTimeout)
+        string receiverExtra, string processors, string processorList, string exporterExtra, string? queueDirectory, Uri? writeUrl, string shutdownTimeout,
+        string id, string gatewayExtra, string exporters, string exporterList, int? grpcPort)
     {
-        int grpc = FreePort.Get(), http = FreePort.Get(), metrics = FreePort.Get(), health = FreePort.Get(), admin = FreePort.Get();
+        int grpc = grpcPort ?? FreePort.Get(), http = FreePort.Get(), metrics = FreePort.Get(), health = FreePort.Get(), admin = FreePort.Get();
         writeUrl ??= new Uri(TestEnvironment.PrometheusUrl, "api/v1/write");
         var ownQueue = queueDirectory is null ? new TempDirectory("pgotel-gw-queue") : null;
         var yaml = string.Format(CultureInfo.InvariantCulture, """
@@ -86,29 +91,32 @@ internal sealed class TestGateway : IAsyncDisposable
                   initial_interval: 200ms
                   max_interval: 2s
             {7}
+            {15}
             extensions:
               health_check:
                 endpoint: 127.0.0.1:{3}
             gateway:
-              id: test-gateway
+              id: {14}
               shutdown_timeout: {11}
               admin:
                 endpoint: 127.0.0.1:{9}
               queue:
                 directory: {10}
+            {12}
             service:
               extensions: [health_check]
               pipelines:
                 metrics:
                   receivers: [otlp]
                   processors: [{8}batch]
-                  exporters: [prometheusremotewrite]
+                  exporters: [prometheusremotewrite{13}]
               telemetry:
                 logs:
                   level: warn
                 metrics:
                   address: 127.0.0.1:{2}
-            """, grpc, http, metrics, health, Indent(receiverExtra, 4), Indent(processors, 2), writeUrl, Indent(exporterExtra, 4), processorList, admin, queueDirectory ?? ownQueue!.Path, shutdownTimeout);
+            """, grpc, http, metrics, health, Indent(receiverExtra, 4), Indent(processors, 2), writeUrl, Indent(exporterExtra, 4), processorList, admin, queueDirectory ?? ownQueue!.Path, shutdownTimeout,
+            Indent(gatewayExtra, 2), exporterList, id, Indent(exporters, 2));
 
         var config = ConfigLoader.Load(yaml, GatewayComponents.CreateRegistry());
         var host = GatewayHost.Create(config, logging => logging.SetMinimumLevel(LogLevel.Warning));
