@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.IO.Hashing;
 using Microsoft.Extensions.Logging.Abstractions;
 using OpenTelemetry.Proto.Collector.Metrics.V1;
 using OpenTelemetry.Proto.Common.V1;
@@ -111,7 +112,7 @@ public sealed class S3ExporterTests
         byte[] garbage = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF];
         var record = new byte[8 + garbage.Length];
         BinaryPrimitives.WriteUInt32LittleEndian(record, (uint)garbage.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(4), Crc32.Compute(garbage));
+        BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(4), Crc32.HashToUInt32(garbage));
         garbage.CopyTo(record, 8);
         await File.WriteAllBytesAsync(StagingJournal.PathOf(Path.Combine(staging.Path, "journal"), 7), record);
 

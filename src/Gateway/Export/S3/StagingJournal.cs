@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.IO.Hashing;
 
 namespace PgOtelGateway.Gateway.Export.S3;
 
@@ -46,7 +47,7 @@ internal sealed class StagingJournal : IDisposable
     public void Append(ReadOnlySpan<byte> payload)
     {
         BinaryPrimitives.WriteUInt32LittleEndian(_header, (uint)payload.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(_header.AsSpan(4), Crc32.Compute(payload));
+        BinaryPrimitives.WriteUInt32LittleEndian(_header.AsSpan(4), Crc32.HashToUInt32(payload));
         _stream.Write(_header);
         _stream.Write(payload);
         Records++;
@@ -76,7 +77,7 @@ internal sealed class StagingJournal : IDisposable
             }
 
             var payload = data.AsSpan(offset + 8, length);
-            if (Crc32.Compute(payload) != crc)
+            if (Crc32.HashToUInt32(payload) != crc)
             {
                 break;
             }
