@@ -69,8 +69,13 @@ internal sealed class GatewayProcess : IAsyncDisposable
     public static string StaticMembers(IEnumerable<GatewayProcess> gateways) =>
         "[" + string.Join(", ", gateways.Select(g => $"\"{g.Id}={g.Address}\"")) + "]";
 
-    /// <summary>Writes the config with <paramref name="members"/> as the <c>gateway.ring.members</c> block and starts the process; returns once /ready answers.</summary>
-    public async Task StartAsync(string members, string ringExtra = "")
+    /// <summary>
+    /// Writes the config with <paramref name="members"/> as the <c>gateway.ring.members</c> block and starts the
+    /// process; returns once /ready answers. <paramref name="processors"/> is extra YAML under <c>processors:</c>
+    /// (beside <c>batch</c>) and <paramref name="processorList"/> is put before <c>batch</c> in the pipeline
+    /// (e.g. <c>"dedupe, "</c>).
+    /// </summary>
+    public async Task StartAsync(string members, string ringExtra = "", string processors = "", string processorList = "")
     {
         var writeUrl = new Uri(TestEnvironment.PrometheusUrl, "api/v1/write");
         var yaml = string.Format(CultureInfo.InvariantCulture, """
@@ -82,6 +87,7 @@ internal sealed class GatewayProcess : IAsyncDisposable
                 rate_limiting:
                   enabled: false
             processors:
+            {9}
               batch:
                 timeout: 50ms
             exporters:
@@ -113,7 +119,7 @@ internal sealed class GatewayProcess : IAsyncDisposable
               pipelines:
                 metrics:
                   receivers: [otlp]
-                  processors: [batch]
+                  processors: [{10}batch]
                   exporters: [prometheusremotewrite]
               telemetry:
                 logs:
@@ -121,7 +127,7 @@ internal sealed class GatewayProcess : IAsyncDisposable
                 metrics:
                   address: 127.0.0.1:{5}
             """, GrpcPort, writeUrl, HealthPort, Id, AdminPort, MetricsPort, Indent(ringExtra, 4), Indent(members, 6),
-            Path.Combine(Path.GetDirectoryName(_configPath)!, $"queue-{Id}"));
+            Path.Combine(Path.GetDirectoryName(_configPath)!, $"queue-{Id}"), Indent(processors, 2), processorList);
         await File.WriteAllTextAsync(_configPath, yaml);
 
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
