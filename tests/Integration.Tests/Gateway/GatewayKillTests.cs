@@ -143,7 +143,7 @@ public sealed class GatewayKillTests(ITestOutputHelper output)
 
             var expected = acked[s].Keys.Order().ToList();
             var missing = expected.Where(k => !inParquet.ContainsKey(k)).ToList();
-            Assert.True(missing.Count == 0, $"{name}: {missing.Count} of {expected.Count} acknowledged points are not in the {keys.Count} Parquet files, e.g. {string.Join(", ", missing.Take(20))}");
+            Assert.True(missing.Count == 0, $"{name}: {missing.Count} of {expected.Count} acknowledged points are not in the {keys.Count} Parquet files, e.g. {string.Join(", ", missing.Take(20))}; {waiting.Count} files left in staging");
             var twice = inParquet.Values.Where(n => n > 1).Sum(n => n - 1);
             duplicates += twice;
             output.WriteLine($"{name}: {expected.Count} acknowledged points, all in Parquet ({inParquet.Count} distinct points, {twice} duplicate rows)");
