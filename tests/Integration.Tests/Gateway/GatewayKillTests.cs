@@ -2,7 +2,9 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using Google.Protobuf;
+using PgOtelGateway.Integration.Tests.Cold;
 using PgOtelGateway.Tests.Common;
 using Xunit;
 using Xunit.Abstractions;
@@ -13,7 +15,10 @@ namespace PgOtelGateway.Integration.Tests.Gateway;
 /// Nothing acknowledged is lost on kill -9: the gateway runs as its own process and is killed every 10–30 s
 /// (about a minute in CI, ten under PGOTEL_TEST_SOAK=1) while senders write numbered points and retry whatever
 /// was not acknowledged. Prometheus is stopped for the middle half of the run, so acknowledged points must
-/// survive kills while they exist only in the gateway's queue. Afterwards every acknowledged point is in Prometheus.
+/// survive kills while they exist only in the gateway's queue. The gateway also runs the <c>awss3</c> exporter to
+/// the harness's s3rver, its staging directory kept across the restarts like the queue. Afterwards every
+/// acknowledged point is in Prometheus and in the Parquet files; duplicates in Parquet (a record replayed after a
+/// kill) are counted and reported, not failed on.
 /// </summary>
 [Collection(ServiceFaultCollection.Name)]
 [Trait("Category", ServiceFaultCollection.Category)]
@@ -30,7 +35,8 @@ public sealed class GatewayKillTests(ITestOutputHelper output)
         var started = DateTimeOffset.UtcNow;
         int grpc = FreePort.Get(), health = FreePort.Get(), admin = FreePort.Get(), metrics = FreePort.Get();
         var configPath = dir.File("gateway.yaml");
-        await File.WriteAllTextAsync(configPath, Config(grpc, health, admin, metrics, dir.File("queue")));
+        var prefix = "kill-" + metric;
+        await File.WriteAllTextAsync(configPath, Config(grpc, health, admin, metrics, dir.File("queue"), ColdGateway.S3Exporter(prefix, dir.File("staging"))));
 
         await using var gateway = new GatewayProcess(configPath, health);
         await gateway.StartAsync();
@@ -104,7 +110,63 @@ public sealed class GatewayKillTests(ITestOutputHelper output)
             output.WriteLine($"{name}: {expected.Count} acknowledged points, all in Prometheus");
         }
 
+        // The last incarnation stops gracefully once the queue has handed everything to awss3, so its open journal
+        // is converted and uploaded; then every acknowledged point must be in the Parquet files.
+        await TestTimeouts.WaitUntilAsync(async () => await QueueRecordsAsync(admin, "awss3") == 0, TestTimeouts.Pipeline, "awss3 has taken everything from the queue", TimeSpan.FromMilliseconds(500));
+        await gateway.StopGracefullyAsync();
+        var waiting = Directory.Exists(dir.File("staging"))
+            ? Directory.EnumerateFiles(dir.File("staging"), "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) is not ("sequence" or "lock")).ToList()
+            : [];
+        output.WriteLine($"left in staging after the graceful stop: {(waiting.Count == 0 ? "nothing" : string.Join(", ", waiting.Select(Path.GetFileName)))}");
+
+        using var cold = new TempDirectory("pgotel-kill-cold");
+        var keys = await ColdData.DownloadAsync(prefix, cold.Path);
+        Assert.True(keys.Count > 0, $"no objects under {prefix}/ in s3rver; gateway log:\n{gateway.LogTail}");
+        var rows = ColdData.Query($"""
+            SELECT metric_name, CAST(value_double AS INTEGER) AS k, count(*) AS n
+            FROM read_parquet({ColdData.Literal(Path.Combine(cold.Path, "**", "*.parquet"))}, hive_partitioning = true)
+            WHERE metric_name LIKE {ColdData.Literal(metric + "_s%")}
+            GROUP BY ALL
+            """);
+        var duplicates = 0L;
+        for (var s = 0; s < Senders; s++)
+        {
+            var name = $"{metric}_s{s}";
+            var inParquet = new Dictionary<int, long>();
+            foreach (var row in rows)
+            {
+                if ((string)row[0]! == name)
+                {
+                    inParquet[Convert.ToInt32(row[1], CultureInfo.InvariantCulture)] = Convert.ToInt64(row[2], CultureInfo.InvariantCulture);
+                }
+            }
+
+            var expected = acked[s].Keys.Order().ToList();
+            var missing = expected.Where(k => !inParquet.ContainsKey(k)).ToList();
+            Assert.True(missing.Count == 0, $"{name}: {missing.Count} of {expected.Count} acknowledged points are not in the {keys.Count} Parquet files, e.g. {string.Join(", ", missing.Take(20))}; {waiting.Count} files left in staging");
+            var twice = inParquet.Values.Where(n => n > 1).Sum(n => n - 1);
+            duplicates += twice;
+            output.WriteLine($"{name}: {expected.Count} acknowledged points, all in Parquet ({inParquet.Count} distinct points, {twice} duplicate rows)");
+        }
+
+        output.WriteLine($"Parquet: {keys.Count} files, {duplicates} duplicate rows in all");
         output.WriteLine($"{kills} kills; what the gateways said about the queue and rejected samples:\n{gateway.Notable}");
+    }
+
+    /// <summary>The exporter's <c>queue_records</c> in <c>GET /api/v1/exporters</c>.</summary>
+    private static async Task<long> QueueRecordsAsync(int adminPort, string exporter)
+    {
+        using var http = new HttpClient { Timeout = TestTimeouts.Short };
+        using var doc = JsonDocument.Parse(await http.GetStringAsync(new Uri($"http://127.0.0.1:{adminPort}/api/v1/exporters")));
+        foreach (var e in doc.RootElement.GetProperty("exporters").EnumerateArray())
+        {
+            if (e.GetProperty("name").GetString() == exporter)
+            {
+                return e.GetProperty("queue_records").GetInt64();
+            }
+        }
+
+        throw new InvalidOperationException($"exporter {exporter} is not in the admin API's list");
     }
 
     /// <summary>Sends point 0, 1, 2… of one series, one per request; a point not acknowledged is sent again, unchanged.</summary>
@@ -149,9 +211,10 @@ public sealed class GatewayKillTests(ITestOutputHelper output)
         }
     }
 
-    private static string Config(int grpc, int health, int admin, int metrics, string queue)
+    private static string Config(int grpc, int health, int admin, int metrics, string queue, string s3Exporter)
     {
         var writeUrl = new Uri(TestEnvironment.PrometheusUrl, "api/v1/write");
+        var s3 = string.Join('\n', s3Exporter.Split('\n').Select(l => l.Length == 0 ? l : "  " + l));
         return string.Format(CultureInfo.InvariantCulture, """
             receivers:
               otlp:
@@ -167,11 +230,13 @@ public sealed class GatewayKillTests(ITestOutputHelper output)
                 retry_on_failure:
                   initial_interval: 200ms
                   max_interval: 2s
+            {6}
             extensions:
               health_check:
                 endpoint: 127.0.0.1:{1}
             gateway:
               id: kill-test
+              shutdown_timeout: 30s
               admin:
                 endpoint: 127.0.0.1:{2}
               queue:
@@ -183,13 +248,13 @@ public sealed class GatewayKillTests(ITestOutputHelper output)
                 metrics:
                   receivers: [otlp]
                   processors: [batch]
-                  exporters: [prometheusremotewrite]
+                  exporters: [prometheusremotewrite, awss3]
               telemetry:
                 logs:
                   level: info
                 metrics:
                   address: 127.0.0.1:{3}
-            """, grpc, health, admin, metrics, writeUrl, queue);
+            """, grpc, health, admin, metrics, writeUrl, queue, s3);
     }
 
     /// <summary>The real gateway binary (next to the tests) as a child process that can be killed with SIGKILL.</summary>
@@ -257,6 +322,21 @@ public sealed class GatewayKillTests(ITestOutputHelper output)
             _process!.Kill();
             _process.WaitForExit(30_000);
             _process.Dispose();
+            _process = null;
+        }
+
+        /// <summary>SIGTERM, then waits for a clean exit: the exporters flush what they hold.</summary>
+        public async Task StopGracefullyAsync()
+        {
+            var process = _process!;
+            using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)])!)
+            {
+                await kill.WaitForExitAsync().WaitAsync(TestTimeouts.Short);
+            }
+
+            await process.WaitForExitAsync().WaitAsync(TestTimeouts.Pipeline);
+            Assert.True(process.ExitCode == 0, $"the gateway exited with {process.ExitCode} on SIGTERM; log:\n{LogTail}");
+            process.Dispose();
             _process = null;
         }
 
