@@ -62,7 +62,27 @@ internal sealed class MetricSet
             _order.Add(metric);
         }
 
-        var point = new NumberDataPoint { TimeUnixNano = _time };
+        var point = NumberPoint(_time, value, intValue, attributes);
+        if (definition.Kind == MetricKind.Counter)
+        {
+            point.StartTimeUnixNano = _start;
+            metric.Sum.DataPoints.Add(point);
+        }
+        else
+        {
+            metric.Gauge.DataPoints.Add(point);
+        }
+
+        PointCount++;
+    }
+
+    /// <summary>
+    /// One number point at <paramref name="timeUnixNano"/>: an int when <paramref name="intValue"/> is set, else a
+    /// double; attributes whose value is null are left out.
+    /// </summary>
+    internal static NumberDataPoint NumberPoint(ulong timeUnixNano, double value, long? intValue, IReadOnlyList<(string Key, string? Value)> attributes)
+    {
+        var point = new NumberDataPoint { TimeUnixNano = timeUnixNano };
         if (intValue is { } i)
         {
             point.AsInt = i;
@@ -80,17 +100,7 @@ internal sealed class MetricSet
             }
         }
 
-        if (definition.Kind == MetricKind.Counter)
-        {
-            point.StartTimeUnixNano = _start;
-            metric.Sum.DataPoints.Add(point);
-        }
-        else
-        {
-            metric.Gauge.DataPoints.Add(point);
-        }
-
-        PointCount++;
+        return point;
     }
 
     /// <summary>Sets the counters' start time on every point (it is known only after the first query).</summary>

@@ -48,24 +48,8 @@ internal sealed class HostMetricSet(ulong timeUnixNano)
 
     private NumberDataPoint Point(double value, long? intValue, ulong start, (string Key, string? Value)[] attributes)
     {
-        var point = new NumberDataPoint { TimeUnixNano = timeUnixNano, StartTimeUnixNano = start };
-        if (intValue is { } i)
-        {
-            point.AsInt = i;
-        }
-        else
-        {
-            point.AsDouble = value;
-        }
-
-        foreach (var (key, text) in attributes)
-        {
-            if (text is not null)
-            {
-                point.Attributes.Add(new KeyValue { Key = key, Value = new AnyValue { StringValue = text } });
-            }
-        }
-
+        var point = Catalog.MetricSet.NumberPoint(timeUnixNano, value, intValue, attributes);
+        point.StartTimeUnixNano = start;
         return point;
     }
 }
