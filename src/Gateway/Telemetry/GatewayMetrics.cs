@@ -33,6 +33,11 @@ internal static class GatewayMetrics
         "pgotel_exporter_dropped_points_total", "Data points an exporter gave up on, by reason.",
         new CounterConfiguration { LabelNames = ["exporter", "reason"] });
 
+    public static readonly Counter ExporterResentPoints = Metrics.CreateCounter(
+        "pgotel_exporter_resent_points_total",
+        "Samples resent after an attempt whose answer was lost and rejected as out of order: that attempt had stored them.",
+        new CounterConfiguration { LabelNames = ["exporter"] });
+
     public static readonly Gauge ExporterQueueSize = Metrics.CreateGauge(
         "pgotel_exporter_queue_size", "Samples waiting in an exporter's send queue.",
         new GaugeConfiguration { LabelNames = ["exporter"] });

@@ -55,7 +55,39 @@ public sealed class RemoteWriteCompletionTests
         await exporter.StopAsync(CancellationToken.None).WaitAsync(Timeout);
     }
 
-    private static RemoteWriteExporter Create(ScriptedReceiver receiver, int maxSamplesPerSend = 5000) => new(
+    [Fact]
+    public async Task Consume_AnswerLostAfterTheReceiverStoredTheBatch_ResendRejectedAsOutOfOrderCountsAsDeliveredNotDropped()
+    {
+        // Prometheus going down mid-request: it commits the batch, the answer never comes. The retry carries
+        // samples older than what the series now holds, which Prometheus rejects as out of order.
+        var receiver = new TsdbReceiver { LoseNextAnswer = HttpRequestError.ResponseEnded };
+        using var exporter = Create(receiver, maxSamplesPerSend: 1000);
+        await exporter.StartAsync(CancellationToken.None);
+
+        await exporter.ConsumeAsync(Requests("up", 3, samples: 4), CancellationToken.None).WaitAsync(Timeout);
+
+        var snapshot = exporter.Snapshot();
+        Assert.Equal(0, snapshot.DroppedPoints);
+        Assert.Equal(12, snapshot.SentPoints);
+        Assert.Equal(12, receiver.Stored);
+    }
+
+    [Fact]
+    public async Task Consume_ConnectionRefusedThenOutOfOrder_StillCountsTheRejectedSampleAsDropped()
+    {
+        // A refused connection stored nothing, so a later out-of-order answer is a real rejection.
+        var receiver = new TsdbReceiver { LoseNextAnswer = HttpRequestError.ConnectionError, LatestBefore = ("up", 2, long.MaxValue) };
+        using var exporter = Create(receiver, maxSamplesPerSend: 1000);
+        await exporter.StartAsync(CancellationToken.None);
+
+        await exporter.ConsumeAsync(Requests("up", 3, samples: 1), CancellationToken.None).WaitAsync(Timeout);
+
+        var snapshot = exporter.Snapshot();
+        Assert.Equal(1, snapshot.DroppedPoints);
+        Assert.Equal(2, snapshot.SentPoints);
+    }
+
+    private static RemoteWriteExporter Create(HttpMessageHandler receiver, int maxSamplesPerSend = 5000) => new(
         "prometheusremotewrite",
         new RemoteWriteOptions
         {
@@ -84,6 +116,93 @@ public sealed class RemoteWriteCompletionTests
             ScopeMetrics = { new ScopeMetrics { Metrics = { new Metric { Name = metric, Gauge = gauge } } } },
         });
         return request;
+    }
+
+    /// <summary><paramref name="samples"/> gauge points per series, one second apart, in one request.</summary>
+    private static ExportMetricsServiceRequest Requests(string metric, int series, int samples)
+    {
+        var request = Request(metric, series);
+        var gauge = request.ResourceMetrics[0].ScopeMetrics[0].Metrics[0].Gauge;
+        var first = gauge.DataPoints.ToList();
+        for (var k = 1; k < samples; k++)
+        {
+            foreach (var point in first)
+            {
+                var later = point.Clone();
+                later.TimeUnixNano += (ulong)k * 1_000_000_000UL;
+                gauge.DataPoints.Add(later);
+            }
+        }
+
+        return request;
+    }
+
+    /// <summary>
+    /// Appends like Prometheus's TSDB: per series, a sample older than the newest stored one is out of order and
+    /// rolls the whole request back (400); an identical newest sample is ignored.
+    /// </summary>
+    private sealed class TsdbReceiver : HttpMessageHandler
+    {
+        private readonly Dictionary<string, long> _newest = [];
+        private readonly Lock _gate = new();
+
+        /// <summary>The next call fails this way; with <c>ResponseEnded</c> it stores the batch first.</summary>
+        public HttpRequestError? LoseNextAnswer { get; set; }
+
+        /// <summary>A series (metric, attribute i) that already holds a sample at this time.</summary>
+        public (string Metric, int I, long Time)? LatestBefore { get; init; }
+
+        public int Stored { get; private set; }
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var write = WriteRequest.Parser.ParseFrom(Snappier.Snappy.DecompressToArray(await request.Content!.ReadAsByteArrayAsync(cancellationToken)));
+            lock (_gate)
+            {
+                if (LatestBefore is { } seeded && _newest.Count == 0)
+                {
+                    _newest[seeded.Metric + "/" + seeded.I.ToString(System.Globalization.CultureInfo.InvariantCulture)] = seeded.Time;
+                }
+
+                var lose = LoseNextAnswer;
+                LoseNextAnswer = null;
+                if (lose == HttpRequestError.ConnectionError)
+                {
+                    throw new HttpRequestException(lose.Value, "Connection refused");
+                }
+
+                var staged = new Dictionary<string, long>(_newest);
+                var stored = 0;
+                foreach (var series in write.Timeseries)
+                {
+                    var key = series.Labels.First(l => l.Name == "__name__").Value + "/" + series.Labels.First(l => l.Name == "i").Value;
+                    foreach (var sample in series.Samples)
+                    {
+                        var newest = staged.GetValueOrDefault(key, long.MinValue);
+                        if (sample.Timestamp < newest)
+                        {
+                            return new HttpResponseMessage(HttpStatusCode.BadRequest) { Content = new StringContent("out of order sample") };
+                        }
+
+                        stored += sample.Timestamp > newest ? 1 : 0;
+                        staged[key] = sample.Timestamp;
+                    }
+                }
+
+                foreach (var (key, time) in staged)
+                {
+                    _newest[key] = time;
+                }
+
+                Stored += stored;
+                if (lose is { } error)
+                {
+                    throw new HttpRequestException(error, "The response ended prematurely.");
+                }
+            }
+
+            return new HttpResponseMessage(HttpStatusCode.NoContent);
+        }
     }
 
     /// <summary>Answers remote-write requests with a status; with <see cref="RejectSeries"/>, 400 for any request holding that metric.</summary>

@@ -226,7 +226,11 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
         }
     }
 
-    private async Task SendWithRetryAsync(WriteRequest batch, CancellationToken stopping)
+    /// <param name="mayBeStored">
+    /// An earlier attempt of these samples failed in a way that leaves unknown whether the receiver stored them
+    /// (the connection broke after the request went out, a timeout, a 5xx).
+    /// </param>
+    private async Task SendWithRetryAsync(WriteRequest batch, CancellationToken stopping, bool mayBeStored = false)
     {
         var samples = batch.Timeseries.Count;
         var body = Snappier.Snappy.CompressToArray(batch.ToByteArray());
@@ -236,6 +240,7 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
         for (var attempt = 1; ; attempt++)
         {
             var (outcome, retryAfter, detail) = await SendOnceAsync(body, stopping).ConfigureAwait(false);
+            mayBeStored |= outcome == SendOutcome.Retry;
             switch (outcome)
             {
                 case SendOutcome.Sent:
@@ -259,8 +264,15 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
                         (i < half ? first : second).Timeseries.Add(batch.Timeseries[i]);
                     }
 
-                    await SendWithRetryAsync(first, stopping).ConfigureAwait(false);
-                    await SendWithRetryAsync(second, stopping).ConfigureAwait(false);
+                    await SendWithRetryAsync(first, stopping, mayBeStored).ConfigureAwait(false);
+                    await SendWithRetryAsync(second, stopping, mayBeStored).ConfigureAwait(false);
+                    return;
+                case SendOutcome.Rejected when mayBeStored && detail.Contains("out of order", StringComparison.OrdinalIgnoreCase):
+                    // Its series has a newer sample already, and only this sender writes the series, in order: the
+                    // attempt whose answer was lost stored this sample (and later ones). It arrived once; not a loss.
+                    Interlocked.Add(ref _sent, samples);
+                    GatewayMetrics.ExporterSentPoints.WithLabels(_id).Inc(samples);
+                    GatewayMetrics.ExporterResentPoints.WithLabels(_id).Inc(samples);
                     return;
                 case SendOutcome.Rejected:
                     Interlocked.Add(ref _dropped, samples);
@@ -329,10 +341,16 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
 
             return (SendOutcome.Rejected, null, detail);
         }
+        catch (HttpRequestException ex) when (ex.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError)
+        {
+            // No connection: the request never left, so nothing of it can have been stored.
+            GatewayMetrics.ExporterSendDuration.WithLabels(_id, "failed").Observe(timer.Elapsed.TotalSeconds);
+            return (SendOutcome.NotSent, null, $"cannot reach {_options.Endpoint}: {ex.Message}");
+        }
         catch (HttpRequestException ex)
         {
             GatewayMetrics.ExporterSendDuration.WithLabels(_id, "failed").Observe(timer.Elapsed.TotalSeconds);
-            return (SendOutcome.Retry, null, $"cannot reach {_options.Endpoint}: {ex.Message}");
+            return (SendOutcome.Retry, null, $"lost the connection to {_options.Endpoint}: {ex.Message}");
         }
         catch (TaskCanceledException) when (!stopping.IsCancellationRequested)
         {
@@ -408,7 +426,12 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
     private enum SendOutcome
     {
         Sent,
+
+        /// <summary>Retry; the receiver may have stored the samples (an answer lost, a timeout, a 5xx).</summary>
         Retry,
+
+        /// <summary>Retry; the request never reached the receiver.</summary>
+        NotSent,
         Rejected,
     }
 
