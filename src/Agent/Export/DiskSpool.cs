@@ -1,11 +1,11 @@
 using System.Buffers.Binary;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry.Proto.Collector.Metrics.V1;
 using PgOtelGateway.Agent.Collection;
 using PgOtelGateway.Shared.Pipeline;
+using PgOtelGateway.Shared.Storage;
 using ZstdSharp;
 
 namespace PgOtelGateway.Agent.Export;
@@ -178,7 +178,7 @@ internal sealed partial class DiskSpool : IDisposable
         }
 
         File.Move(temporary, path);
-        SyncDirectory(_directory);
+        DirectorySync.Flush(_directory);
         lock (_entries)
         {
             _entries.AddLast(new Entry(sequence, path, size, points, created));
@@ -339,24 +339,6 @@ internal sealed partial class DiskSpool : IDisposable
     private static uint Checksum(ReadOnlySpan<byte> header, ReadOnlySpan<byte> payload) =>
         Crc32C.Append(Crc32C.Append(0, header[..24]), payload);
 
-    /// <summary>fsync of the directory, so the rename of a new spool file survives a power loss.</summary>
-    private static void SyncDirectory(string directory)
-    {
-        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
-        {
-            return;
-        }
-
-        var fd = NativeMethods.Open(directory, 0);
-        if (fd < 0)
-        {
-            return;
-        }
-
-        _ = NativeMethods.Fsync(fd);
-        _ = NativeMethods.Close(fd);
-    }
-
     public void Dispose()
     {
         Publish();
@@ -366,18 +348,6 @@ internal sealed partial class DiskSpool : IDisposable
     }
 
     private readonly record struct Entry(long Sequence, string Path, long Size, int Points, long CreatedMs);
-
-    private static class NativeMethods
-    {
-        [DllImport("libc", EntryPoint = "open", SetLastError = true)]
-        public static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
-
-        [DllImport("libc", EntryPoint = "fsync", SetLastError = true)]
-        public static extern int Fsync(int fd);
-
-        [DllImport("libc", EntryPoint = "close")]
-        public static extern int Close(int fd);
-    }
 
     [LoggerMessage(EventId = 4101, Level = LogLevel.Information, Message = "Exporter {Exporter}: {Batches} batches ({Bytes} bytes) wait in the spool from before the restart; they are sent first.")]
     private static partial void LogReplaying(ILogger logger, string exporter, int batches, long bytes);

@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Win32.SafeHandles;
 using PgOtelGateway.Gateway.Telemetry;
 using PgOtelGateway.Shared.Pipeline;
+using PgOtelGateway.Shared.Storage;
 
 namespace PgOtelGateway.Gateway.Queue;
 
@@ -132,6 +133,7 @@ internal sealed partial class DurableLog : IDisposable
         {
             var first = new Segment(0, 0, SegmentPath(0, 0)) { EndOffset = 0, EndSeq = 0 };
             File.WriteAllBytes(first.Path, []);
+            DirectorySync.Flush(Directory);
             _segments.Add(first);
         }
 
@@ -238,6 +240,7 @@ internal sealed partial class DurableLog : IDisposable
         }
 
         File.Move(temp, path, overwrite: true);
+        DirectorySync.Flush(Path.GetDirectoryName(path)!);
     }
 
     /// <summary>Deletes the segments that lie wholly before <paramref name="offset"/> (every exporter has passed them).</summary>
@@ -465,6 +468,12 @@ internal sealed partial class DurableLog : IDisposable
         old.Flush(flushToDisk: _options.Fsync != FsyncPolicy.Never);
         var segment = new Segment(_endOffset, _nextSeq, SegmentPath(_endOffset, _nextSeq)) { EndOffset = _endOffset, EndSeq = _nextSeq };
         var next = OpenForAppend(segment.Path);
+        if (_options.Fsync != FsyncPolicy.Never)
+        {
+            // Records synced into the new segment are only durable once the segment's name is.
+            DirectorySync.Flush(Directory);
+        }
+
         lock (_segmentsLock)
         {
             _segments.Add(segment);

@@ -40,6 +40,7 @@ internal sealed class LocalFolderTarget : IColdTarget
 
         // A reader never sees half a file: the object appears whole, or replaces the earlier copy whole.
         File.Move(temporary, target, overwrite: true);
+        Shared.Storage.DirectorySync.Flush(Path.GetDirectoryName(target)!);
     }
 
     public void Dispose()

@@ -8,6 +8,7 @@ using OpenTelemetry.Proto.Collector.Metrics.V1;
 using PgOtelGateway.Gateway.Export.Parquet;
 using PgOtelGateway.Gateway.Telemetry;
 using PgOtelGateway.Shared.Pipeline;
+using PgOtelGateway.Shared.Storage;
 
 namespace PgOtelGateway.Gateway.Export.S3;
 
@@ -383,6 +384,7 @@ internal sealed partial class S3Exporter : IMetricsConsumer, IPipelineComponent,
         }
 
         File.Move(temporary, _sequencePath, overwrite: true);
+        DirectorySync.Flush(Path.GetDirectoryName(_sequencePath)!);
         _journalPoints = 0;
         return StagingJournal.Create(_journalDir, seq);
     }
@@ -615,27 +617,14 @@ internal sealed partial class S3Exporter : IMetricsConsumer, IPipelineComponent,
 
     private static void SyncDirectories(List<(string Path, long Bytes, long Points)> made)
     {
-        // The renames are durable once their directories are synced (Linux); elsewhere this is a no-op.
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
+        // The renames are durable once their directories are synced.
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (path, _, _) in made)
         {
             var dir = Path.GetDirectoryName(path)!;
             if (seen.Add(dir))
             {
-                try
-                {
-                    using var handle = File.OpenHandle(dir, FileMode.Open, FileAccess.Read);
-                    RandomAccess.FlushToDisk(handle);
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-                {
-                    // Some file systems refuse to open a directory; the data files themselves are synced.
-                }
+                DirectorySync.Flush(dir);
             }
         }
     }

@@ -40,6 +40,9 @@ internal sealed class StagingJournal : IDisposable
     {
         var path = PathOf(directory, sequence);
         var stream = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16);
+
+        // The journal's own fsyncs keep its records; this keeps the journal (its name in the directory).
+        Shared.Storage.DirectorySync.Flush(directory);
         return new StagingJournal(path, sequence, stream);
     }
 
