@@ -35,6 +35,10 @@ internal static class AgentMetrics
         "pgotel_agent_dropped_points_total", "Data points the exporter gave up on, by reason.",
         new CounterConfiguration { LabelNames = ["exporter", "reason"] });
 
+    public static readonly Counter ReroutedPoints = Metrics.CreateCounter(
+        "pgotel_agent_rerouted_points_total", "Data points the otlp exporter's loadbalancing took back from a gateway that left the ring and routed to the live ones.",
+        new CounterConfiguration { LabelNames = ["exporter"] });
+
     public static readonly Counter LoadBalancedPoints = Metrics.CreateCounter(
         "pgotel_agent_loadbalanced_points_total", "Data points the otlp exporter's loadbalancing sent towards each ring owner (member=\"fallback\": no gateway known live, sent to endpoint).",
         new CounterConfiguration { LabelNames = ["exporter", "member"] });

@@ -26,12 +26,18 @@ internal sealed partial class OtlpExporter : IMetricsConsumer, IPipelineComponen
     private readonly Channel<ExportMetricsServiceRequest> _queue;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Metadata _headers = [];
+    private readonly string _spoolName;
     private DiskSpool? _spool;
     private Task? _sender;
 
-    public OtlpExporter(string id, OtlpExporterOptions options, ILogger<OtlpExporter> logger)
+    /// <summary>The batch being sent without a spool: handed back by <see cref="RetireAsync"/> if never delivered.</summary>
+    private ExportMetricsServiceRequest? _holding;
+
+    /// <param name="spoolName">The spool's folder under <c>storage_dir</c>; default the exporter id.</param>
+    public OtlpExporter(string id, OtlpExporterOptions options, ILogger<OtlpExporter> logger, string? spoolName = null)
     {
         _id = id;
+        _spoolName = spoolName ?? id;
         _options = options;
         _logger = logger;
         var address = options.Endpoint.Contains("://", StringComparison.Ordinal)
@@ -75,12 +81,15 @@ internal sealed partial class OtlpExporter : IMetricsConsumer, IPipelineComponen
         if (_options.SendingQueue is { Enabled: true, StorageDir.Length: > 0 } queue)
         {
             // One directory per exporter, so several exporters (or endpoints) never share files.
-            _spool = new DiskSpool(Path.Combine(queue.StorageDir, SpoolDirectoryName(_id)), queue.MaxSize.Bytes, _id, _logger);
+            _spool = new DiskSpool(SpoolDirectory(queue.StorageDir, _spoolName), queue.MaxSize.Bytes, _id, _logger);
         }
 
         _sender = Task.Run(() => SendLoopAsync(_stopping.Token), CancellationToken.None);
         return Task.CompletedTask;
     }
+
+    /// <summary>The spool folder of <paramref name="name"/> under <paramref name="storageDir"/> (unsafe characters replaced).</summary>
+    internal static string SpoolDirectory(string storageDir, string name) => Path.Combine(storageDir, SpoolDirectoryName(name));
 
     private static string SpoolDirectoryName(string id)
     {
@@ -98,8 +107,56 @@ internal sealed partial class OtlpExporter : IMetricsConsumer, IPipelineComponen
 
     public Task ConsumeAsync(ExportMetricsServiceRequest request, CancellationToken cancellationToken)
     {
-        _queue.Writer.TryWrite(request);
+        TryEnqueue(request);
         return Task.CompletedTask;
+    }
+
+    /// <summary>Queues a batch; false once the exporter is stopping or retired (the batch is not taken).</summary>
+    internal bool TryEnqueue(ExportMetricsServiceRequest request) => _queue.Writer.TryWrite(request);
+
+    /// <summary>
+    /// Stops sending and hands back every batch not known to be delivered, oldest first: spooled, in hand, queued.
+    /// The load-balancing exporter gives them to the live gateways when this one has left the ring. A batch whose
+    /// answer was lost may be handed back although it arrived; dedupe (or Prometheus, for an identical sample)
+    /// absorbs that copy.
+    /// </summary>
+    internal async Task<List<ExportMetricsServiceRequest>> RetireAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_sender is not null)
+        {
+            try
+            {
+                await _sender.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or TimeoutException or RpcException)
+            {
+                // The loop persists or keeps what it holds when cancelled; what it holds is collected below.
+            }
+        }
+
+        var batches = new List<ExportMetricsServiceRequest>();
+        if (_spool is not null)
+        {
+            while (_spool.TryPeekOldest(out var sequence, out var spooled, out _))
+            {
+                batches.Add(spooled);
+                _spool.Remove(sequence);
+            }
+        }
+
+        if (Interlocked.Exchange(ref _holding, null) is { } held)
+        {
+            batches.Add(held);
+        }
+
+        while (_queue.Reader.TryRead(out var queued))
+        {
+            batches.Add(queued);
+        }
+
+        return batches;
     }
 
     /// <summary>Sends one request with the retry policy; returns when it was delivered or given up.</summary>
@@ -209,7 +266,9 @@ internal sealed partial class OtlpExporter : IMetricsConsumer, IPipelineComponen
         {
             await foreach (var request in _queue.Reader.ReadAllAsync(stopping).ConfigureAwait(false))
             {
+                Volatile.Write(ref _holding, request);
                 await ExportAsync(request, stopping).ConfigureAwait(false);
+                Volatile.Write(ref _holding, null);
             }
         }
         catch (Exception ex) when (stopping.IsCancellationRequested && ex is OperationCanceledException or RpcException)

@@ -95,6 +95,87 @@ public sealed class AgentLoadBalancingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Export_GatewayDiesWithBatchesWaitingForIt_TheyAreRoutedToTheLiveGatewaysAndArrive()
+    {
+        var name = UniqueName.For();
+        using var dir = new TempDirectory();
+        var spool = Path.Combine(dir.Path, "spool");
+        var gateways = GatewayProcess.Create("gw" + name[^6..], 3, dir.Path);
+        var staticList = GatewayProcess.StaticMembers(gateways);
+        await Task.WhenAll(gateways.Select(g => g.StartAsync($"probe_interval: 500ms\nstatic: {staticList}")));
+        var options = new OtlpExporterOptions
+        {
+            Endpoint = gateways[0].Address,
+            RetryOnFailure = { InitialInterval = TimeSpan.FromMilliseconds(200), MaxInterval = TimeSpan.FromSeconds(1) },
+            SendingQueue = { StorageDir = spool },
+            Loadbalancing = new LoadBalancingOptions
+            {
+                // Slow probes: the agent keeps routing to the dead gateway for a few seconds, as it would in life.
+                Members = new RingMembersOptions { ProbeInterval = TimeSpan.FromSeconds(3), Static = [.. gateways.Select(g => $"{g.Id}={g.Address}")] },
+            },
+        };
+        const string Id = "otlp-reroute";
+        var rerouted = global::PgOtelGateway.Agent.Collection.AgentMetrics.ReroutedPoints.WithLabels(Id);
+        var reroutedBefore = rerouted.Value;
+        using var exporter = new LoadBalancingExporter(Id, options, NullLoggerFactory.Instance, TimeProvider.System);
+        try
+        {
+            foreach (var g in gateways)
+            {
+                await g.WaitForRingAsync([.. gateways]);
+            }
+
+            await exporter.StartAsync(CancellationToken.None).WaitAsync(TestTimeouts.Short);
+            await TestTimeouts.WaitUntilAsync(() => Task.FromResult(exporter.Ring.Ring.Members.Count == 3), TestTimeouts.Short, "the exporter to see three gateways");
+
+            const int Ticks = 6;
+            using var series = new RingSender(name, gateways[0].Address, resources: 3, metrics: 20, attributeSets: 3,
+                DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 90), TimeSpan.FromSeconds(1));
+            await exporter.ConsumeAsync(series.Request(0), CancellationToken.None);
+            using var prometheus = new PrometheusClient();
+            string? missing = "not checked";
+            await TestTimeouts.WaitUntilAsync(async () => (missing = await series.MissingAsync(prometheus, 1)) is null, TestTimeouts.Pipeline, "the first tick in Prometheus");
+
+            // Each gateway's sender spools to a folder of its own.
+            var folders = Directory.GetDirectories(spool).Select(Path.GetFileName).ToList();
+            Assert.Equal(3, folders.Count);
+
+            // A gateway dies, and before the agent notices, its share of the next ticks is sent to it and waits.
+            await gateways[1].KillAsync();
+            for (var t = 1; t < Ticks; t++)
+            {
+                await exporter.ConsumeAsync(series.Request(t), CancellationToken.None);
+            }
+
+            await TestTimeouts.WaitUntilAsync(() => Task.FromResult(exporter.Ring.Ring.Members.Count == 2), TestTimeouts.Short, "the exporter to drop the dead gateway");
+            await gateways[0].WaitForRingAsync(gateways[0], gateways[2]);
+            await gateways[2].WaitForRingAsync(gateways[0], gateways[2]);
+            await TestTimeouts.WaitUntilAsync(async () => (missing = await series.MissingAsync(prometheus, Ticks)) is null, TestTimeouts.Pipeline, "every tick in Prometheus");
+
+            Assert.True(rerouted.Value > reroutedBefore, "the batches waiting for the dead gateway were routed again");
+            var dead = Path.GetFileName(OtlpExporter.SpoolDirectory(spool, Id + "-" + gateways[1].Address));
+            Assert.DoesNotContain(dead, Directory.GetDirectories(spool).Select(Path.GetFileName));
+        }
+        catch
+        {
+            foreach (var g in gateways)
+            {
+                output.WriteLine($"--- {g.Id} ---\n{g.Output}");
+            }
+
+            throw;
+        }
+        finally
+        {
+            await exporter.StopAsync(CancellationToken.None).WaitAsync(TestTimeouts.Short);
+            foreach (var g in gateways)
+            {
+                await g.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public void Load_AgentConfigWithLoadBalancing_BindsTheRingOptions()
     {
         var config = Shared.Configuration.ConfigLoader.Load("""
