@@ -327,6 +327,7 @@ internal sealed partial class GatewayHost : IAsyncDisposable
         {
             var ring = _ring;
             registry.RingIdentity = () => (ring.SelfId, Shared.Ring.RingHeaders.NameOf(ring.State));
+            registry.IsRingPeer = ring.IsPeer;
             await ring.StartAsync(_receivers.Find(r => r.Grpc is not null).Grpc?.IPEndPoint, cancellationToken).ConfigureAwait(false);
         }
 

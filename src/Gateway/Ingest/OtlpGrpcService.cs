@@ -55,7 +55,8 @@ internal sealed class OtlpGrpcService(OtlpIngestRegistry registry) : OtlpMetrics
         var http = context.GetHttpContext();
         var ingest = _registry.ForGrpcPort(http.Connection.LocalPort);
         var client = http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
-        switch (ingest.Admit(context.RequestHeaders.GetValue("authorization"), client, out var retryAfter))
+        var fromPeer = _registry.IsForwardedByPeer(context.RequestHeaders.GetValue(HopHeader) is not null, http.Connection.RemoteIpAddress);
+        switch (ingest.Admit(context.RequestHeaders.GetValue("authorization"), client, out var retryAfter, rateLimited: !fromPeer))
         {
             case AdmissionResult.Unauthenticated:
                 throw new RpcException(new Grpc.Core.Status(StatusCode.Unauthenticated, "a valid bearer token is required"));
@@ -91,6 +92,16 @@ internal sealed class OtlpIngestRegistry
 
     /// <summary>This gateway's ring member id and state, sent as response trailers; null without a ring.</summary>
     public Func<(string Member, string State)>? RingIdentity { get; set; }
+
+    /// <summary>Whether a remote address is another ring member's; null without a ring.</summary>
+    public Func<System.Net.IPAddress, bool>? IsRingPeer { get; set; }
+
+    /// <summary>
+    /// A request another member forwarded (hop header, from a member's address) was rate-limited at that member's
+    /// receiver already; counting it again would throttle the whole fleet behind one gateway's address.
+    /// </summary>
+    public bool IsForwardedByPeer(bool hopHeader, System.Net.IPAddress? remote) =>
+        hopHeader && remote is not null && IsRingPeer is { } isPeer && isPeer(remote);
 
     public void AddGrpc(int port, OtlpIngest ingest) => _byGrpcPort[port] = ingest;
 

@@ -47,8 +47,8 @@ internal sealed partial class OtlpIngest
 
     public long MaxRequestBytes => _options.MaxRequestSize.Bytes;
 
-    /// <summary>Checks the token and the client's rate before anything is read.</summary>
-    public AdmissionResult Admit(string? authorization, string client, out TimeSpan retryAfter)
+    /// <summary>Checks the token and (unless <paramref name="rateLimited"/> is false) the client's rate before anything is read.</summary>
+    public AdmissionResult Admit(string? authorization, string client, out TimeSpan retryAfter, bool rateLimited = true)
     {
         retryAfter = TimeSpan.Zero;
         if (_tokenHash is not null && !TokenMatches(authorization))
@@ -57,7 +57,7 @@ internal sealed partial class OtlpIngest
             return AdmissionResult.Unauthenticated;
         }
 
-        if (_rateLimiter is not null && !_rateLimiter.TryAcquire(client, out retryAfter))
+        if (rateLimited && _rateLimiter is not null && !_rateLimiter.TryAcquire(client, out retryAfter))
         {
             Refused("rate_limited", 0);
             return AdmissionResult.RateLimited;

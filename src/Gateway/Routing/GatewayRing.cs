@@ -18,6 +18,7 @@ internal sealed partial class GatewayRing : IRingStatus, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _leaving = new();
     private int _state = (int)MemberState.Joining;
+    private volatile HashSet<IPAddress> _peerIps = [];
 
     public GatewayRing(RingOptions options, string selfId, string bearerToken, ILoggerFactory loggerFactory, TimeProvider time)
     {
@@ -44,6 +45,16 @@ internal sealed partial class GatewayRing : IRingStatus, IAsyncDisposable
 
     /// <summary>One channel per member.</summary>
     public PeerClients Peers { get; }
+
+    /// <summary>
+    /// Whether <paramref name="ip"/> is the address of another member: a request it forwards carries traffic its own
+    /// receiver has already admitted (rate limit included), so it is not counted against the sender a second time.
+    /// </summary>
+    public bool IsPeer(IPAddress ip)
+    {
+        var peers = _peerIps;
+        return peers.Contains(ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip);
+    }
 
     /// <summary>Cancelled once this member turns LEAVING: the process should stop.</summary>
     public CancellationToken LeaveRequested => _leaving.Token;
@@ -139,6 +150,38 @@ internal sealed partial class GatewayRing : IRingStatus, IAsyncDisposable
         }
 
         Peers.Retain(addresses);
+        addresses.Remove(Membership.SelfAddress);
+        _ = ResolvePeersAsync(addresses);
+    }
+
+    /// <summary>The members' IP addresses (host names resolved), for <see cref="IsPeer"/>.</summary>
+    private async Task ResolvePeersAsync(HashSet<string> addresses)
+    {
+        var ips = new HashSet<IPAddress>();
+        foreach (var address in addresses)
+        {
+            var colon = address.LastIndexOf(':');
+            var host = (colon > 0 ? address[..colon] : address).Trim('[', ']');
+            if (IPAddress.TryParse(host, out var ip))
+            {
+                ips.Add(ip);
+                continue;
+            }
+
+            try
+            {
+                foreach (var resolved in await Dns.GetHostAddressesAsync(host).ConfigureAwait(false))
+                {
+                    ips.Add(resolved.IsIPv4MappedToIPv6 ? resolved.MapToIPv4() : resolved);
+                }
+            }
+            catch (SocketException)
+            {
+                // Not resolvable now: its forwards count against the rate limit until the next change.
+            }
+        }
+
+        _peerIps = ips;
     }
 
     /// <summary>The bound address, or for a wildcard bind the first non-loopback IPv4 address of this host.</summary>

@@ -45,7 +45,12 @@ internal static class RawOtlpClient
     /// <summary>A compressed body of <paramref name="bytes"/> zeros: tiny on the wire, huge once inflated.</summary>
     public static byte[] Bomb(string encoding, int bytes) => encoding == "gzip" ? Gzip(new byte[bytes]) : Zstd(new byte[bytes]);
 
-    public static async Task<OtlpAnswer> GrpcAsync(int port, byte[] message, string? encoding = null, string? token = null)
+    /// <summary>
+    /// One Export. <paramref name="from"/> binds the client to another loopback address (any of 127.0.0.0/8 works on
+    /// Linux), so a test can be several clients; <paramref name="header"/> adds one request header.
+    /// </summary>
+    public static async Task<OtlpAnswer> GrpcAsync(int port, byte[] message, string? encoding = null, string? token = null,
+        IPAddress? from = null, (string Name, string Value)? header = null)
     {
         var frame = new byte[5 + message.Length];
         frame[0] = encoding is null ? (byte)0 : (byte)1;
@@ -69,7 +74,13 @@ internal static class RawOtlpClient
             request.Headers.TryAddWithoutValidation("authorization", "Bearer " + token);
         }
 
-        using var response = await Http.SendAsync(request);
+        if (header is { } extra)
+        {
+            request.Headers.TryAddWithoutValidation(extra.Name, extra.Value);
+        }
+
+        using var bound = from is null ? null : BoundClient(from);
+        using var response = await (bound ?? Http).SendAsync(request);
         var body = await response.Content.ReadAsByteArrayAsync();
         string? Header(string name) =>
             response.TrailingHeaders.TryGetValues(name, out var t) ? t.First() :
@@ -124,6 +135,25 @@ internal static class RawOtlpClient
             : Google.Rpc.Status.Parser.ParseFrom(bytes);
         return new OtlpAnswer(code, status.Message, retry ?? RetryDelay(status), 0);
     }
+
+    private static HttpClient BoundClient(IPAddress from) => new(new SocketsHttpHandler
+    {
+        ConnectCallback = async (context, cancellationToken) =>
+        {
+            var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                socket.Bind(new IPEndPoint(from, 0));
+                await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        },
+    }) { Timeout = TimeSpan.FromSeconds(60) };
 
     private static TimeSpan? RetryDelay(Google.Rpc.Status status)
     {

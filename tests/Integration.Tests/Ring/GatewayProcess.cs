@@ -75,7 +75,8 @@ internal sealed class GatewayProcess : IAsyncDisposable
     /// (beside <c>batch</c>) and <paramref name="processorList"/> is put before <c>batch</c> in the pipeline
     /// (e.g. <c>"dedupe, "</c>).
     /// </summary>
-    public async Task StartAsync(string members, string ringExtra = "", string processors = "", string processorList = "")
+    /// <param name="rateLimiting">The receiver's <c>rate_limiting</c> block (YAML under it); off by default.</param>
+    public async Task StartAsync(string members, string ringExtra = "", string processors = "", string processorList = "", string rateLimiting = "enabled: false")
     {
         var writeUrl = new Uri(TestEnvironment.PrometheusUrl, "api/v1/write");
         var yaml = string.Format(CultureInfo.InvariantCulture, """
@@ -85,7 +86,7 @@ internal sealed class GatewayProcess : IAsyncDisposable
                   grpc:
                     endpoint: 127.0.0.1:{0}
                 rate_limiting:
-                  enabled: false
+            {11}
             processors:
             {9}
               batch:
@@ -127,7 +128,7 @@ internal sealed class GatewayProcess : IAsyncDisposable
                 metrics:
                   address: 127.0.0.1:{5}
             """, GrpcPort, writeUrl, HealthPort, Id, AdminPort, MetricsPort, Indent(ringExtra, 4), Indent(members, 6),
-            Path.Combine(Path.GetDirectoryName(_configPath)!, $"queue-{Id}"), Indent(processors, 2), processorList);
+            Path.Combine(Path.GetDirectoryName(_configPath)!, $"queue-{Id}"), Indent(processors, 2), processorList, Indent(rateLimiting, 6));
         await File.WriteAllTextAsync(_configPath, yaml);
 
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
