@@ -323,6 +323,8 @@ internal sealed partial class GatewayHost : IAsyncDisposable
             LogReceiverListening(_logger, id, grpc?.IPEndPoint?.ToString() ?? "-", http?.IPEndPoint?.ToString() ?? "-");
         }
 
+        registry.Open();
+
         if (_ring is not null)
         {
             var ring = _ring;

@@ -90,6 +90,10 @@ internal sealed class OtlpIngestRegistry
     private readonly Dictionary<int, OtlpIngest> _byGrpcPort = [];
     private readonly Dictionary<int, OtlpIngest> _byHttpPort = [];
 
+    // The listeners accept connections before the receivers are known by their bound ports; until Open(), a
+    // request is told to come back (UNAVAILABLE / 503, which clients retry) rather than that nothing is here.
+    private volatile bool _open;
+
     /// <summary>This gateway's ring member id and state, sent as response trailers; null without a ring.</summary>
     public Func<(string Member, string State)>? RingIdentity { get; set; }
 
@@ -103,14 +107,29 @@ internal sealed class OtlpIngestRegistry
     public bool IsForwardedByPeer(bool hopHeader, System.Net.IPAddress? remote) =>
         hopHeader && remote is not null && IsRingPeer is { } isPeer && isPeer(remote);
 
+    /// <summary>Whether the receivers are registered and requests can be served.</summary>
+    public bool IsOpen => _open;
+
     public void AddGrpc(int port, OtlpIngest ingest) => _byGrpcPort[port] = ingest;
 
     public void AddHttp(int port, OtlpIngest ingest) => _byHttpPort[port] = ingest;
 
-    public OtlpIngest ForGrpcPort(int port) => _byGrpcPort.TryGetValue(port, out var i) ? i
-        : throw new RpcException(new Grpc.Core.Status(StatusCode.Unimplemented, "no OTLP/gRPC receiver on this port"));
+    /// <summary>Every receiver is added: lookups start (the dictionaries are not written after this).</summary>
+    public void Open() => _open = true;
 
-    public OtlpIngest? ForHttpPort(int port) => _byHttpPort.GetValueOrDefault(port);
+    public OtlpIngest ForGrpcPort(int port)
+    {
+        if (!_open)
+        {
+            throw ErrorDetails.Rpc(StatusCode.Unavailable, "the gateway is starting", TimeSpan.FromSeconds(1));
+        }
+
+        return _byGrpcPort.TryGetValue(port, out var i) ? i
+            : throw new RpcException(new Grpc.Core.Status(StatusCode.Unimplemented, "no OTLP/gRPC receiver on this port"));
+    }
+
+    /// <summary>The receiver on this port; null when there is none or (see <see cref="IsOpen"/>) not yet.</summary>
+    public OtlpIngest? ForHttpPort(int port) => _open ? _byHttpPort.GetValueOrDefault(port) : null;
 
     public bool IsGrpcPort(int port) => _byGrpcPort.ContainsKey(port);
 

@@ -20,6 +20,13 @@ internal static class OtlpHttpEndpoint
     public static async Task HandleAsync(HttpContext context, OtlpIngestRegistry registry)
     {
         var ingest = registry.ForHttpPort(context.Connection.LocalPort);
+        if (ingest is null && !registry.IsOpen)
+        {
+            context.Response.Headers.RetryAfter = "1";
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            return;
+        }
+
         if (ingest is null)
         {
             context.Response.StatusCode = StatusCodes.Status404NotFound;
