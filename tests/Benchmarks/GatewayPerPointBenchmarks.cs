@@ -1,6 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using Google.Protobuf;
 using OpenTelemetry.Proto.Collector.Metrics.V1;
+using PgOtelGateway.Gateway.Export.RemoteWrite;
 using PgOtelGateway.Shared.RemoteWrite.Proto;
 using PgOtelGateway.Shared.Translation;
 
@@ -21,6 +22,7 @@ public class GatewayPerPointBenchmarks
     private ExportMetricsServiceRequest _request = new();
     private WriteRequest _write = new();
     private byte[] _writeBytes = [];
+    private readonly List<BatchItem> _batch = new(Points + 16);
 
     [GlobalSetup]
     public void Setup()
@@ -46,6 +48,42 @@ public class GatewayPerPointBenchmarks
 
     [Benchmark(OperationsPerInvoke = Points, Description = "remote-write encode + snappy")]
     public int RemoteWriteEncodeAndSnappy() => Snappier.Snappy.CompressToArray(_write.ToByteArray()).Length;
+
+    [Benchmark(OperationsPerInvoke = Points, Description = "exporter: OTLP → remote-write bytes (pooled)")]
+    public int TranslateToBytes()
+    {
+        var encoder = new RemoteWriteSeriesEncoder([], Points);
+        OtlpToPrometheus.Translate(_request, _options, encoder);
+        var encoded = encoder.Finish(4);
+        var count = encoded.Count;
+        encoded.Signal(count);
+        return count;
+    }
+
+    [Benchmark(OperationsPerInvoke = Points, Description = "exporter: translate + frame + snappy (pooled)")]
+    public int ExporterPath() => ExporterPath(_request);
+
+    [Benchmark(OperationsPerInvoke = Points, Description = "exporter whole path: decode + translate + frame + snappy")]
+    public int ExporterWholePath() => ExporterPath(ExportMetricsServiceRequest.Parser.ParseFrom(_otlp));
+
+    private int ExporterPath(ExportMetricsServiceRequest request)
+    {
+        var encoder = new RemoteWriteSeriesEncoder([], Points);
+        OtlpToPrometheus.Translate(request, _options, encoder);
+        var encoded = encoder.Finish(1);
+        var count = encoded.Count;
+        _batch.Clear();
+        for (var i = 0; i < count; i++)
+        {
+            _batch.Add(new BatchItem(encoded, i));
+        }
+
+        var (body, length) = RemoteWriteExporter.Encode(_batch, 0, count);
+        System.Buffers.ArrayPool<byte>.Shared.Return(body);
+        _batch.Clear();
+        encoded.Signal(count);
+        return length;
+    }
 
     [Benchmark(OperationsPerInvoke = Points, Description = "whole path: decode + translate + encode + snappy")]
     public int WholePath()
