@@ -48,12 +48,13 @@ for path in reports:
         if alloc:
             n, unit = alloc.split()
             b = float(n.replace(",", "")) * {"B": 1, "KB": 1024, "MB": 1024 * 1024}[unit]
-            # The agent's cases are not on the gateway's hot path; they are listed, not held to the target.
-            if b >= 16 and not cells[0].strip("'").startswith("agent"):
+            # The agent's cases are not on the gateway's hot path, nor are the "object API" cases (the object-based
+            # translation the load tool and tests use, kept for comparison); they are listed, not held to the target.
+            if b >= 16 and not cells[0].strip("'").startswith(("agent", "object API")):
                 over.append(f"{cells[0]} ({alloc}/point)")
 lines += ["Target (issue 8): no allocation per data point on the gateway's steady-state hot path (< 16 B/point). "
           + (("Gateway cases at or over 16 B/point: " + "; ".join(over) + ".") if over else "No gateway case in this run is at or over 16 B/point.")
-          + " The agent's cases are listed for reference (not on the gateway's path)."]
+          + " The agent's and the \"object API\" cases are listed for reference (not on the gateway's path)."]
 body = "\n".join(lines)
 print("\n" + body)
 if write == "1":

@@ -9,20 +9,9 @@ namespace PgOtelGateway.Gateway.Admin;
 /// </summary>
 internal static class SeriesHash
 {
-    private const ulong FnvOffset = 14695981039346656037UL;
-    private const ulong FnvPrime = 1099511628211UL;
-
-    /// <summary>A 64-bit hash of a string's UTF-16 code units.</summary>
-    public static ulong Of(string value)
-    {
-        var hash = FnvOffset;
-        foreach (var c in value)
-        {
-            hash = (hash ^ c) * FnvPrime;
-        }
-
-        return Mix(hash ^ (ulong)value.Length);
-    }
+    /// <summary>A 64-bit hash of a string's UTF-16 code units (XXH3: several times faster than a byte-wise loop).</summary>
+    public static ulong Of(string value) =>
+        System.IO.Hashing.XxHash3.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes(value.AsSpan()));
 
     /// <summary>Combines two hashes where order matters.</summary>
     public static ulong Combine(ulong a, ulong b) => Mix(a ^ (b + 0x9E3779B97F4A7C15UL + (a << 6) + (a >> 2)));
@@ -70,18 +59,9 @@ internal static class SeriesHash
         };
     }
 
-    private static ulong OfBytes(ReadOnlySpan<byte> bytes)
-    {
-        var hash = FnvOffset ^ 0xB;
-        foreach (var b in bytes)
-        {
-            hash = (hash ^ b) * FnvPrime;
-        }
+    private static ulong OfBytes(ReadOnlySpan<byte> bytes) => System.IO.Hashing.XxHash3.HashToUInt64(bytes, 0xB);
 
-        return Mix(hash ^ (ulong)bytes.Length);
-    }
-
-    /// <summary>The splitmix64 finalizer: spreads FNV's weak low-bit mixing over all 64 bits (HyperLogLog reads the top bits).</summary>
+    /// <summary>The splitmix64 finalizer: spreads combined hashes over all 64 bits (HyperLogLog reads the top bits).</summary>
     public static ulong Mix(ulong x)
     {
         x ^= x >> 30;

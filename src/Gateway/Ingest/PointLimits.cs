@@ -94,14 +94,18 @@ internal static class PointLimits
             return $"{attributes.Count + inherited} attributes on a {where}, more than the limit of {limits.MaxAttributes}";
         }
 
-        foreach (var kv in attributes)
+        // Indexed (RepeatedField's enumerator is an allocated iterator), and the UTF-8 length is counted only when
+        // the string could be over the limit at all: a UTF-16 code unit is at most 3 UTF-8 bytes.
+        for (var i = 0; i < attributes.Count; i++)
         {
-            if (Encoding.UTF8.GetByteCount(kv.Key) > limits.MaxLabelNameBytes)
+            var kv = attributes[i];
+            if (kv.Key.Length * 3 > limits.MaxLabelNameBytes && Encoding.UTF8.GetByteCount(kv.Key) > limits.MaxLabelNameBytes)
             {
                 return $"attribute name of {Encoding.UTF8.GetByteCount(kv.Key)} bytes, more than the limit of {limits.MaxLabelNameBytes}";
             }
 
-            if (kv.Value?.ValueCase == AnyValue.ValueOneofCase.StringValue && Encoding.UTF8.GetByteCount(kv.Value.StringValue) > limits.MaxLabelValueBytes)
+            if (kv.Value?.ValueCase == AnyValue.ValueOneofCase.StringValue && kv.Value.StringValue.Length * 3 > limits.MaxLabelValueBytes
+                && Encoding.UTF8.GetByteCount(kv.Value.StringValue) > limits.MaxLabelValueBytes)
             {
                 return $"value of attribute '{Truncate(kv.Key)}' has {Encoding.UTF8.GetByteCount(kv.Value.StringValue)} bytes, more than the limit of {limits.MaxLabelValueBytes}";
             }

@@ -153,21 +153,34 @@ internal sealed partial class DurableLog : IDisposable
     /// Appends one record; the task completes once it is durable by the fsync policy. Throws
     /// <see cref="PipelineRefusedException"/> (queue full) when the record does not fit in <c>max_size</c>.
     /// </summary>
-    public Task AppendAsync(byte[] payload)
+    public Task AppendAsync(byte[] payload) => AppendAsync(payload, payload.Length, pooled: false);
+
+    /// <summary>
+    /// As <see cref="AppendAsync(byte[])"/> for the first <paramref name="length"/> bytes of <paramref name="payload"/>;
+    /// with <paramref name="pooled"/> the log returns the array to <see cref="ArrayPool{T}.Shared"/> once it has
+    /// copied it (also when the append is refused), so the caller must not touch it after this call.
+    /// </summary>
+    public Task AppendAsync(byte[] payload, int length, bool pooled)
     {
-        var size = HeaderSize + (long)payload.Length;
+        var size = HeaderSize + (long)length;
         var used = Interlocked.Add(ref _pendingBytes, size) + Volatile.Read(ref _endOffset) - FirstOffset;
         if (used > _options.MaxSize.Bytes)
         {
             Interlocked.Add(ref _pendingBytes, -size);
+            if (pooled)
+            {
+                ArrayPool<byte>.Shared.Return(payload);
+            }
+
             throw new PipelineRefusedException(RefusalReason.QueueFull,
                 $"the durable queue of pipeline '{_name}' is full ({_options.MaxSize.Bytes} bytes); an exporter is behind", TimeSpan.FromSeconds(5));
         }
 
-        var pending = new PendingAppend(payload);
+        var pending = new PendingAppend(payload, length, pooled);
         if (!_appends.Writer.TryWrite(pending))
         {
             Interlocked.Add(ref _pendingBytes, -size);
+            pending.Release();
             throw new PipelineRefusedException(RefusalReason.ShuttingDown, "the gateway is shutting down", TimeSpan.FromSeconds(1));
         }
 
@@ -376,10 +389,21 @@ internal sealed partial class DurableLog : IDisposable
             while (bytes < groupMax && reader.TryRead(out var pending))
             {
                 batch.Add(pending);
-                bytes += HeaderSize + pending.Payload.Length;
+                bytes += HeaderSize + pending.Length;
             }
 
-            Write(batch, buffer, bytes);
+            try
+            {
+                Write(batch, buffer, bytes);
+            }
+            finally
+            {
+                foreach (var pending in batch)
+                {
+                    pending.Release();
+                }
+            }
+
             buffer.ResetWrittenCount();
             if (buffer.Capacity > 8 << 20)
             {
@@ -407,12 +431,13 @@ internal sealed partial class DurableLog : IDisposable
             foreach (var pending in batch)
             {
                 var header = buffer.GetSpan(HeaderSize)[..HeaderSize];
-                BinaryPrimitives.WriteUInt32LittleEndian(header, (uint)pending.Payload.Length);
+                var payload = pending.Payload.AsSpan(0, pending.Length);
+                BinaryPrimitives.WriteUInt32LittleEndian(header, (uint)payload.Length);
                 BinaryPrimitives.WriteInt64LittleEndian(header[8..], seq++);
                 BinaryPrimitives.WriteInt64LittleEndian(header[16..], now);
-                BinaryPrimitives.WriteUInt32LittleEndian(header[4..], Checksum(header, pending.Payload));
+                BinaryPrimitives.WriteUInt32LittleEndian(header[4..], Checksum(header, payload));
                 buffer.Advance(HeaderSize);
-                buffer.Write(pending.Payload);
+                buffer.Write(payload);
             }
 
             // Unbuffered stream: the bytes reach the kernel here, so they survive a crash of this process.
@@ -562,9 +587,22 @@ internal sealed partial class DurableLog : IDisposable
         public long EndSeq { get; set; }
     }
 
-    private sealed class PendingAppend(byte[] payload)
+    private sealed class PendingAppend(byte[] payload, int length, bool pooled)
     {
+        private byte[]? _pooled = pooled ? payload : null;
+
         public byte[] Payload { get; } = payload;
+
+        public int Length { get; } = length;
+
+        /// <summary>Gives a pooled payload back (once), after it was copied into the write buffer.</summary>
+        public void Release()
+        {
+            if (Interlocked.Exchange(ref _pooled, null) is { } array)
+            {
+                ArrayPool<byte>.Shared.Return(array);
+            }
+        }
 
         public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
@@ -580,7 +618,13 @@ internal sealed partial class DurableLog : IDisposable
         /// The record at <paramref name="position"/>, or null when nothing is committed there yet. Throws
         /// <see cref="InvalidDataException"/> when the record there is damaged.
         /// </summary>
-        public LogRecord? Read(LogPosition position)
+        public LogRecord? Read(LogPosition position) => Read(position, pooled: false);
+
+        /// <summary>
+        /// As <see cref="Read(LogPosition)"/>; with <paramref name="pooled"/> the payload is rented from
+        /// <see cref="ArrayPool{T}.Shared"/> (longer than <see cref="LogRecord.Length"/>), and the caller returns it.
+        /// </summary>
+        public LogRecord? Read(LogPosition position, bool pooled)
         {
             if (position.Offset >= log.CommittedOffset)
             {
@@ -603,15 +647,24 @@ internal sealed partial class DurableLog : IDisposable
                 throw new InvalidDataException($"damaged record at offset {position.Offset} of {_segment.Path}: sequence {seq}, length {length}");
             }
 
-            var payload = new byte[length];
-            ReadExactly(_handle!, payload, at + HeaderSize);
-            if (Checksum(_header, payload) != BinaryPrimitives.ReadUInt32LittleEndian(_header.AsSpan(4)))
+            var payload = pooled ? ArrayPool<byte>.Shared.Rent((int)length) : new byte[length];
+            var span = payload.AsSpan(0, (int)length);
+            try
             {
-                throw new InvalidDataException($"checksum mismatch at offset {position.Offset} of {_segment.Path}");
+                ReadExactly(_handle!, span, at + HeaderSize);
+                if (Checksum(_header, span) != BinaryPrimitives.ReadUInt32LittleEndian(_header.AsSpan(4)))
+                {
+                    throw new InvalidDataException($"checksum mismatch at offset {position.Offset} of {_segment.Path}");
+                }
+            }
+            catch when (pooled)
+            {
+                ArrayPool<byte>.Shared.Return(payload);
+                throw;
             }
 
             var time = BinaryPrimitives.ReadInt64LittleEndian(_header.AsSpan(16));
-            return new LogRecord(position, new LogPosition(position.Offset + HeaderSize + length, seq + 1), time, payload);
+            return new LogRecord(position, new LogPosition(position.Offset + HeaderSize + length, seq + 1), time, payload) { Length = (int)length, Pooled = pooled };
         }
 
         /// <summary>Where reading resumes after a damaged record: the start of the next segment.</summary>
@@ -662,4 +715,11 @@ internal sealed partial class DurableLog : IDisposable
 internal sealed record LogPosition(long Offset, long Seq);
 
 /// <summary>One record read back: where it is, where the next one starts, when it was appended, and its bytes.</summary>
-internal sealed record LogRecord(LogPosition Position, LogPosition Next, long AppendedUnixMs, byte[] Payload);
+internal sealed record LogRecord(LogPosition Position, LogPosition Next, long AppendedUnixMs, byte[] Payload)
+{
+    /// <summary>The bytes of <see cref="Payload"/> that are the record (a pooled payload is longer).</summary>
+    public int Length { get; init; } = Payload.Length;
+
+    /// <summary>Whether <see cref="Payload"/> was rented from <see cref="ArrayPool{T}.Shared"/> (its reader returns it).</summary>
+    public bool Pooled { get; init; }
+}

@@ -92,7 +92,21 @@ internal sealed partial class DurableQueue : IMetricsConsumer, IPipelineComponen
 
         try
         {
-            return Log.AppendAsync(request.ToByteArray());
+            // Encoded into a pooled buffer (a batched request is easily over the large-object threshold); the log
+            // copies it into its write buffer and returns it.
+            var size = request.CalculateSize();
+            var payload = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(1, size));
+            try
+            {
+                request.WriteTo(payload.AsSpan(0, size));
+            }
+            catch
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(payload);
+                throw;
+            }
+
+            return Log.AppendAsync(payload, size, pooled: true);
         }
         catch (PipelineRefusedException ex) when (ex.Reason == RefusalReason.QueueFull)
         {

@@ -107,7 +107,7 @@ internal sealed partial class QueueReader : IDisposable
                     LogRecord? record;
                     try
                     {
-                        record = reader.Read(_read);
+                        record = reader.Read(_read, pooled: true);
                     }
                     catch (Exception ex) when (ex is InvalidDataException or IOException)
                     {
@@ -209,7 +209,7 @@ internal sealed partial class QueueReader : IDisposable
         entry.Attempts++;
         try
         {
-            var request = ExportMetricsServiceRequest.Parser.ParseFrom(entry.Record.Payload);
+            var request = ExportMetricsServiceRequest.Parser.ParseFrom(entry.Record.Payload, 0, entry.Record.Length);
             entry.Task = _exporter.ConsumeAsync(request, _abort.Token);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -225,6 +225,7 @@ internal sealed partial class QueueReader : IDisposable
         while (_inFlight.Count > 0 && _inFlight.Peek().Task.IsCompletedSuccessfully)
         {
             var done = _inFlight.Dequeue();
+            done.Release();
             _inFlightBytes -= done.Record.Next.Offset - done.Record.Position.Offset;
             last = done.Record.Next;
         }
@@ -265,7 +266,22 @@ internal sealed partial class QueueReader : IDisposable
 
     private sealed class InFlight(LogRecord record)
     {
+        private bool _released;
+
         public LogRecord Record { get; } = record;
+
+        /// <summary>
+        /// Gives a pooled payload back once the record is confirmed: the exporter parsed its own copy in
+        /// <see cref="Submit"/>, and a confirmed record is never handed over again.
+        /// </summary>
+        public void Release()
+        {
+            if (Record.Pooled && !_released)
+            {
+                _released = true;
+                System.Buffers.ArrayPool<byte>.Shared.Return(Record.Payload);
+            }
+        }
 
         public Task Task { get; set; } = Task.CompletedTask;
 

@@ -10,6 +10,12 @@ internal sealed class LabelSet
 {
     private readonly List<(string Name, string Key, string Value)> _labels = new(8);
 
+    /// <summary>The labels so far: final name, original key, value (in the order they were added).</summary>
+    public ReadOnlySpan<(string Name, string Key, string Value)> Entries => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_labels);
+
+    /// <summary>Empties the set for the next series (the set is reused across points).</summary>
+    public void Clear() => _labels.Clear();
+
     /// <summary>Adds an attribute; a second attribute with the same sanitized name joins the first.</summary>
     public void Add(string key, string value)
     {
@@ -55,7 +61,14 @@ internal sealed class LabelSet
     /// <summary>Sets a label by its final name, replacing whatever sanitized to it.</summary>
     public void SetSanitized(string name, string value)
     {
-        _labels.RemoveAll(l => l.Name == name);
+        for (var i = _labels.Count - 1; i >= 0; i--)
+        {
+            if (_labels[i].Name == name)
+            {
+                _labels.RemoveAt(i);
+            }
+        }
+
         _labels.Add((name, name, value));
     }
 
@@ -69,17 +82,29 @@ internal sealed class LabelSet
     }
 
     /// <summary>Builds the remote-write series: <c>__name__</c>, these labels, the external labels not already set; sorted.</summary>
-    public TimeSeries ToSeries(string metricName, double value, long timestampMs, IReadOnlyDictionary<string, string> externalLabels)
+    public TimeSeries ToSeries(string metricName, double value, long timestampMs, IReadOnlyDictionary<string, string> externalLabels) =>
+        ToSeries(metricName, null, null, value, timestampMs, externalLabels);
+
+    /// <summary>
+    /// As <see cref="ToSeries(string, double, long, IReadOnlyDictionary{string, string})"/> on <c>With(extraName, extraValue)</c>
+    /// when <paramref name="extraName"/> is given (bucket <c>le</c>, summary <c>quantile</c>), without copying the set.
+    /// </summary>
+    public TimeSeries ToSeries(string metricName, string? extraName, string? extraValue, double value, long timestampMs, IReadOnlyDictionary<string, string> externalLabels)
     {
         var series = new TimeSeries();
-        var labels = new List<Label>(_labels.Count + 1 + externalLabels.Count) { new() { Name = "__name__", Value = metricName } };
+        var labels = new List<Label>(_labels.Count + 2 + externalLabels.Count) { new() { Name = "__name__", Value = metricName } };
         foreach (var (name, _, v) in _labels)
         {
-            // Prometheus treats an empty label value as an absent label.
-            if (v.Length > 0)
+            // Prometheus treats an empty label value as an absent label; the extra label replaces its namesakes.
+            if (v.Length > 0 && (extraName is null || name != extraName))
             {
                 labels.Add(new Label { Name = name, Value = v });
             }
+        }
+
+        if (extraName is not null && extraValue!.Length > 0)
+        {
+            labels.Add(new Label { Name = extraName, Value = extraValue });
         }
 
         foreach (var (name, v) in externalLabels)
@@ -95,4 +120,22 @@ internal sealed class LabelSet
         series.Samples.Add(new Sample { Value = value, Timestamp = timestampMs });
         return series;
     }
+}
+
+/// <summary>Receives the series of a translation one at a time (see <see cref="OtlpToPrometheus"/>).</summary>
+internal interface ISeriesSink
+{
+    /// <summary>
+    /// One series: <c>__name__</c> = <paramref name="metricName"/>, the labels of <paramref name="labels"/> with a
+    /// non-empty value, and, when <paramref name="extraName"/> is given, that label in place of any namesake; the
+    /// sink adds the external labels. <paramref name="labels"/> is reused after this returns.
+    /// </summary>
+    void Add(string metricName, LabelSet labels, string? extraName, string? extraValue, double value, long timestampMs);
+}
+
+/// <summary>Collects series as <see cref="TimeSeries"/> objects (tests, tools, the object-based API).</summary>
+internal sealed class SeriesListSink(List<TimeSeries> series, IReadOnlyDictionary<string, string> externalLabels) : ISeriesSink
+{
+    public void Add(string metricName, LabelSet labels, string? extraName, string? extraValue, double value, long timestampMs) =>
+        series.Add(labels.ToSeries(metricName, extraName, extraValue, value, timestampMs, externalLabels));
 }

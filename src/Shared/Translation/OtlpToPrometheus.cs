@@ -38,6 +38,21 @@ public static class OtlpToPrometheus
     public static TranslationResult Translate(ExportMetricsServiceRequest request, TranslationOptions options)
     {
         var result = new TranslationResult();
+        var sink = new SeriesListSink(result.Series, options.ExternalLabels);
+        var (dropped, reason) = Translate(request, options, sink);
+        result.DroppedPoints = dropped;
+        result.DropReason = reason;
+        return result;
+    }
+
+    /// <summary>
+    /// Translates a whole request into <paramref name="sink"/>, which sees every series once, in order, while its
+    /// labels are valid (the label set is reused for the next series). Returns what could not be expressed.
+    /// </summary>
+    internal static (int DroppedPoints, string? DropReason) Translate<TSink>(ExportMetricsServiceRequest request, TranslationOptions options, TSink sink)
+        where TSink : ISeriesSink
+    {
+        var state = new State<TSink>(sink, options);
         foreach (var rm in request.ResourceMetrics)
         {
             var resourceAttributes = rm.Resource?.Attributes ?? [];
@@ -48,13 +63,14 @@ public static class OtlpToPrometheus
             {
                 foreach (var metric in sm.Metrics)
                 {
-                    latestMs = Math.Max(latestMs, TranslateMetric(metric, resourceLabels, job, instance, options, result));
+                    latestMs = Math.Max(latestMs, TranslateMetric(metric, resourceLabels, job, instance, ref state));
                 }
             }
 
             if (options.TargetInfo && latestMs > 0 && (job.Length > 0 || instance.Length > 0))
             {
-                var labels = new LabelSet();
+                var labels = state.Labels;
+                labels.Clear();
                 foreach (var kv in resourceAttributes)
                 {
                     if (kv.Key is not ("service.name" or "service.namespace" or "service.instance.id"))
@@ -64,14 +80,26 @@ public static class OtlpToPrometheus
                 }
 
                 AddJobInstance(labels, job, instance);
-                result.Series.Add(labels.ToSeries("target_info", 1, latestMs, options.ExternalLabels));
+                sink.Add("target_info", labels, null, null, 1, latestMs);
             }
         }
 
-        return result;
+        return (state.Dropped, state.DropReason);
     }
 
-    private static long TranslateMetric(Metric metric, List<(string Key, string Value)> resourceLabels, string job, string instance, TranslationOptions options, TranslationResult result)
+    /// <summary>What one translation carries along: the sink, a reusable label set, and what was dropped.</summary>
+    private struct State<TSink>(TSink sink, TranslationOptions options)
+        where TSink : ISeriesSink
+    {
+        public readonly TSink Sink = sink;
+        public readonly TranslationOptions Options = options;
+        public readonly LabelSet Labels = new();
+        public int Dropped;
+        public string? DropReason;
+    }
+
+    private static long TranslateMetric<TSink>(Metric metric, List<(string Key, string Value)> resourceLabels, string job, string instance, ref State<TSink> state)
+        where TSink : ISeriesSink
     {
         long latestMs = 0;
         switch (metric.DataCase)
@@ -81,7 +109,7 @@ public static class OtlpToPrometheus
                 var name = PrometheusNaming.MetricName(metric.Name, metric.Unit, PrometheusNaming.MetricKind.Gauge);
                 foreach (var p in metric.Gauge.DataPoints)
                 {
-                    latestMs = Math.Max(latestMs, AddNumber(name, p, resourceLabels, job, instance, options, result));
+                    latestMs = Math.Max(latestMs, AddNumber(name, p, resourceLabels, job, instance, ref state));
                 }
 
                 break;
@@ -92,7 +120,7 @@ public static class OtlpToPrometheus
                 var sum = metric.Sum;
                 if (sum.AggregationTemporality == AggregationTemporality.Delta)
                 {
-                    Drop(result, sum.DataPoints.Count, "delta sum not converted to cumulative");
+                    Drop(ref state, sum.DataPoints.Count, "delta sum not converted to cumulative");
                     break;
                 }
 
@@ -100,7 +128,7 @@ public static class OtlpToPrometheus
                 var name = PrometheusNaming.MetricName(metric.Name, metric.Unit, kind);
                 foreach (var p in sum.DataPoints)
                 {
-                    latestMs = Math.Max(latestMs, AddNumber(name, p, resourceLabels, job, instance, options, result));
+                    latestMs = Math.Max(latestMs, AddNumber(name, p, resourceLabels, job, instance, ref state));
                 }
 
                 break;
@@ -110,14 +138,14 @@ public static class OtlpToPrometheus
             {
                 if (metric.Histogram.AggregationTemporality == AggregationTemporality.Delta)
                 {
-                    Drop(result, metric.Histogram.DataPoints.Count, "delta histogram not converted to cumulative");
+                    Drop(ref state, metric.Histogram.DataPoints.Count, "delta histogram not converted to cumulative");
                     break;
                 }
 
-                var name = PrometheusNaming.MetricName(metric.Name, metric.Unit, PrometheusNaming.MetricKind.Distribution);
+                var names = DistributionNames.For(PrometheusNaming.MetricName(metric.Name, metric.Unit, PrometheusNaming.MetricKind.Distribution));
                 foreach (var p in metric.Histogram.DataPoints)
                 {
-                    latestMs = Math.Max(latestMs, AddHistogram(name, p, resourceLabels, job, instance, options, result));
+                    latestMs = Math.Max(latestMs, AddHistogram(names, p, resourceLabels, job, instance, ref state));
                 }
 
                 break;
@@ -125,74 +153,78 @@ public static class OtlpToPrometheus
 
             case Metric.DataOneofCase.Summary:
             {
-                var name = PrometheusNaming.MetricName(metric.Name, metric.Unit, PrometheusNaming.MetricKind.Distribution);
+                var names = DistributionNames.For(PrometheusNaming.MetricName(metric.Name, metric.Unit, PrometheusNaming.MetricKind.Distribution));
                 foreach (var p in metric.Summary.DataPoints)
                 {
-                    latestMs = Math.Max(latestMs, AddSummary(name, p, resourceLabels, job, instance, options, result));
+                    latestMs = Math.Max(latestMs, AddSummary(names, p, resourceLabels, job, instance, ref state));
                 }
 
                 break;
             }
 
             case Metric.DataOneofCase.ExponentialHistogram:
-                Drop(result, metric.ExponentialHistogram.DataPoints.Count, "exponential histograms need native-histogram remote write, which is not enabled");
+                Drop(ref state, metric.ExponentialHistogram.DataPoints.Count, "exponential histograms need native-histogram remote write, which is not enabled");
                 break;
         }
 
         return latestMs;
     }
 
-    private static long AddNumber(string name, NumberDataPoint p, List<(string, string)> resourceLabels, string job, string instance, TranslationOptions options, TranslationResult result)
+    private static long AddNumber<TSink>(string name, NumberDataPoint p, List<(string, string)> resourceLabels, string job, string instance, ref State<TSink> state)
+        where TSink : ISeriesSink
     {
         var ms = Milliseconds(p.TimeUnixNano);
         var value = (p.Flags & NoRecordedValue) != 0 ? StaleNaN
             : p.ValueCase == NumberDataPoint.ValueOneofCase.AsInt ? p.AsInt : p.AsDouble;
-        var labels = PointLabels(p.Attributes, resourceLabels, job, instance);
-        result.Series.Add(labels.ToSeries(name, value, ms, options.ExternalLabels));
+        var labels = PointLabels(state.Labels, p.Attributes, resourceLabels, job, instance);
+        state.Sink.Add(name, labels, null, null, value, ms);
         return ms;
     }
 
-    private static long AddHistogram(string name, HistogramDataPoint p, List<(string, string)> resourceLabels, string job, string instance, TranslationOptions options, TranslationResult result)
+    private static long AddHistogram<TSink>(DistributionNames names, HistogramDataPoint p, List<(string, string)> resourceLabels, string job, string instance, ref State<TSink> state)
+        where TSink : ISeriesSink
     {
         var ms = Milliseconds(p.TimeUnixNano);
         var stale = (p.Flags & NoRecordedValue) != 0;
-        var labels = PointLabels(p.Attributes, resourceLabels, job, instance);
+        var labels = PointLabels(state.Labels, p.Attributes, resourceLabels, job, instance);
+        var sink = state.Sink;
 
         ulong cumulative = 0;
         for (var i = 0; i < p.BucketCounts.Count; i++)
         {
             cumulative += p.BucketCounts[i];
-            var le = i < p.ExplicitBounds.Count ? FormatFloat(p.ExplicitBounds[i]) : "+Inf";
-            var bucket = labels.With("le", le);
-            result.Series.Add(bucket.ToSeries(name + "_bucket", stale ? StaleNaN : cumulative, ms, options.ExternalLabels));
+            var le = i < p.ExplicitBounds.Count ? FormatBound(p.ExplicitBounds[i]) : "+Inf";
+            sink.Add(names.Bucket, labels, "le", le, stale ? StaleNaN : cumulative, ms);
         }
 
         if (p.BucketCounts.Count == 0)
         {
-            result.Series.Add(labels.With("le", "+Inf").ToSeries(name + "_bucket", stale ? StaleNaN : p.Count, ms, options.ExternalLabels));
+            sink.Add(names.Bucket, labels, "le", "+Inf", stale ? StaleNaN : p.Count, ms);
         }
 
         if (p.HasSum)
         {
-            result.Series.Add(labels.ToSeries(name + "_sum", stale ? StaleNaN : p.Sum, ms, options.ExternalLabels));
+            sink.Add(names.Sum, labels, null, null, stale ? StaleNaN : p.Sum, ms);
         }
 
-        result.Series.Add(labels.ToSeries(name + "_count", stale ? StaleNaN : p.Count, ms, options.ExternalLabels));
+        sink.Add(names.Count, labels, null, null, stale ? StaleNaN : p.Count, ms);
         return ms;
     }
 
-    private static long AddSummary(string name, SummaryDataPoint p, List<(string, string)> resourceLabels, string job, string instance, TranslationOptions options, TranslationResult result)
+    private static long AddSummary<TSink>(DistributionNames names, SummaryDataPoint p, List<(string, string)> resourceLabels, string job, string instance, ref State<TSink> state)
+        where TSink : ISeriesSink
     {
         var ms = Milliseconds(p.TimeUnixNano);
         var stale = (p.Flags & NoRecordedValue) != 0;
-        var labels = PointLabels(p.Attributes, resourceLabels, job, instance);
+        var labels = PointLabels(state.Labels, p.Attributes, resourceLabels, job, instance);
+        var sink = state.Sink;
         foreach (var q in p.QuantileValues)
         {
-            result.Series.Add(labels.With("quantile", FormatFloat(q.Quantile)).ToSeries(name, stale ? StaleNaN : q.Value, ms, options.ExternalLabels));
+            sink.Add(names.Base, labels, "quantile", FormatBound(q.Quantile), stale ? StaleNaN : q.Value, ms);
         }
 
-        result.Series.Add(labels.ToSeries(name + "_sum", stale ? StaleNaN : p.Sum, ms, options.ExternalLabels));
-        result.Series.Add(labels.ToSeries(name + "_count", stale ? StaleNaN : p.Count, ms, options.ExternalLabels));
+        sink.Add(names.Sum, labels, null, null, stale ? StaleNaN : p.Sum, ms);
+        sink.Add(names.Count, labels, null, null, stale ? StaleNaN : p.Count, ms);
         return ms;
     }
 
@@ -226,9 +258,9 @@ public static class OtlpToPrometheus
         return labels;
     }
 
-    private static LabelSet PointLabels(RepeatedField<KeyValue> attributes, List<(string Key, string Value)> resourceLabels, string job, string instance)
+    private static LabelSet PointLabels(LabelSet labels, RepeatedField<KeyValue> attributes, List<(string Key, string Value)> resourceLabels, string job, string instance)
     {
-        var labels = new LabelSet();
+        labels.Clear();
         foreach (var (k, v) in resourceLabels)
         {
             labels.Add(k, v);
@@ -270,13 +302,72 @@ public static class OtlpToPrometheus
         return false;
     }
 
-    private static void Drop(TranslationResult result, int count, string reason)
+    private static void Drop<TSink>(ref State<TSink> state, int count, string reason)
+        where TSink : ISeriesSink
     {
-        result.DroppedPoints += count;
-        result.DropReason = reason;
+        state.Dropped += count;
+        state.DropReason = reason;
     }
 
     private static long Milliseconds(ulong unixNano) => (long)(unixNano / 1_000_000);
+
+    /// <summary><see cref="FormatFloat"/> through a bounded cache: the same few bounds and quantiles repeat on every point.</summary>
+    private static string FormatBound(double value)
+    {
+        var bits = BitConverter.DoubleToInt64Bits(value);
+        if (BoundCache.TryGetValue(bits, out var text))
+        {
+            return text;
+        }
+
+        text = FormatFloat(value);
+        if (BoundCache.Count < 10_000)
+        {
+            BoundCache[bits] = text;
+        }
+
+        return text;
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<long, string> BoundCache = new();
+
+    /// <summary>The series names of a histogram or summary, built once per metric rather than per point.</summary>
+    private sealed class DistributionNames
+    {
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, DistributionNames> Cache = new(StringComparer.Ordinal);
+
+        private DistributionNames(string name)
+        {
+            Base = name;
+            Bucket = name + "_bucket";
+            Sum = name + "_sum";
+            Count = name + "_count";
+        }
+
+        public string Base { get; }
+
+        public string Bucket { get; }
+
+        public string Sum { get; }
+
+        public string Count { get; }
+
+        public static DistributionNames For(string name)
+        {
+            if (Cache.TryGetValue(name, out var names))
+            {
+                return names;
+            }
+
+            names = new DistributionNames(name);
+            if (Cache.Count < 10_000)
+            {
+                Cache[name] = names;
+            }
+
+            return names;
+        }
+    }
 
     /// <summary>Formats a bucket bound or quantile as Prometheus does (<c>0.5</c>, <c>1</c>, <c>+Inf</c>).</summary>
     public static string FormatFloat(double value) =>

@@ -1,13 +1,12 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Threading.Channels;
-using Google.Protobuf;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry.Proto.Collector.Metrics.V1;
 using PgOtelGateway.Gateway.Telemetry;
 using PgOtelGateway.Shared.Pipeline;
-using PgOtelGateway.Shared.RemoteWrite.Proto;
 using PgOtelGateway.Shared.Translation;
 
 namespace PgOtelGateway.Gateway.Export.RemoteWrite;
@@ -22,6 +21,9 @@ namespace PgOtelGateway.Gateway.Export.RemoteWrite;
 /// as not retryable, so the durable queue in front moves its cursor only over data that left the gateway.
 /// A batch the receiver rejects with a 4xx is split and resent in halves, so one bad or out-of-order sample
 /// (e.g. a replay after a crash of data already delivered) costs only itself, never its neighbours.
+/// The hot path allocates nothing per sample: translation writes protobuf bytes straight into one pooled buffer per
+/// request (<see cref="RemoteWriteSeriesEncoder"/>), each shard queues one entry per request, and a batch is framed
+/// and snappy-compressed in pooled buffers.
 /// </summary>
 internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineComponent, Admin.IExporterStatus, IDisposable
 {
@@ -33,9 +35,14 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
     private readonly HttpClient _http;
     private readonly TranslationOptions _translation;
     private readonly DeltaToCumulative _deltas;
-    private readonly Channel<QueuedSeries>[] _shards;
+    private readonly (string Name, string Value)[] _externalLabels;
+    private readonly Channel<ShardChunk>[] _shards;
     private readonly Task[] _senders;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly Prometheus.Gauge.Child _queueSize;
+    private readonly Prometheus.Counter.Child _sentPoints;
+    private readonly Prometheus.Histogram.Child _sendDurationSent;
+    private int _lastRequestSeries = 1024;
     private long _pending;
     private long _sent;
     private long _failed;
@@ -57,14 +64,18 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
             CopyResourceAttributes = options.CopyResourceAttributes,
         };
         _deltas = new DeltaToCumulative(options.MaxDeltaStreams);
-        _shards = new Channel<QueuedSeries>[options.RemoteWriteQueue.NumConsumers];
+        _externalLabels = [.. options.ExternalLabels.Select(kv => (kv.Key, kv.Value))];
+        _shards = new Channel<ShardChunk>[options.RemoteWriteQueue.NumConsumers];
         _senders = new Task[_shards.Length];
         for (var i = 0; i < _shards.Length; i++)
         {
-            _shards[i] = Channel.CreateUnbounded<QueuedSeries>(new UnboundedChannelOptions { SingleReader = true });
+            _shards[i] = Channel.CreateUnbounded<ShardChunk>(new UnboundedChannelOptions { SingleReader = true });
         }
 
         GatewayMetrics.ExporterQueueCapacity.WithLabels(_id).Set(options.RemoteWriteQueue.QueueSize);
+        _queueSize = GatewayMetrics.ExporterQueueSize.WithLabels(_id);
+        _sentPoints = GatewayMetrics.ExporterSentPoints.WithLabels(_id);
+        _sendDurationSent = GatewayMetrics.ExporterSendDuration.WithLabels(_id, "sent");
     }
 
     /// <summary>Samples waiting to be sent.</summary>
@@ -105,34 +116,37 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
         }
 
         _deltas.Convert(request);
-        var result = OtlpToPrometheus.Translate(request, _translation);
-        if (result.DroppedPoints > 0)
+        var encoder = new RemoteWriteSeriesEncoder(_externalLabels, _lastRequestSeries);
+        var (droppedPoints, dropReason) = OtlpToPrometheus.Translate(request, _translation, encoder);
+        if (droppedPoints > 0)
         {
-            GatewayMetrics.ExporterDroppedPoints.WithLabels(_id, "untranslatable").Inc(result.DroppedPoints);
-            LogUntranslatable(_logger, _id, result.DroppedPoints, result.DropReason ?? "");
+            GatewayMetrics.ExporterDroppedPoints.WithLabels(_id, "untranslatable").Inc(droppedPoints);
+            LogUntranslatable(_logger, _id, droppedPoints, dropReason ?? "");
         }
 
-        var count = result.Series.Count;
-        Interlocked.Add(ref _pending, count);
-
+        var count = encoder.Count;
         if (count == 0)
         {
+            encoder.Abandon();
             return Task.CompletedTask;
         }
 
-        var done = new Completion(count);
-        foreach (var series in result.Series)
+        _lastRequestSeries = count;
+        Interlocked.Add(ref _pending, count);
+        var encoded = encoder.Finish(_shards.Length);
+        for (var i = 0; i < _shards.Length; i++)
         {
-            if (!_shards[ShardOf(series)].Writer.TryWrite(new QueuedSeries(series, done)))
+            var (start, end) = encoded.Shard(i);
+            if (end > start && !_shards[i].Writer.TryWrite(new ShardChunk(encoded, start, end)))
             {
                 // Stopped: what was not queued is not delivered; the durable queue replays the request.
-                Interlocked.Add(ref _pending, -1);
-                done.Fail();
+                Interlocked.Add(ref _pending, start - end);
+                encoded.Fail();
             }
         }
 
-        GatewayMetrics.ExporterQueueSize.WithLabels(_id).Set(Pending);
-        return done.Task;
+        _queueSize.Set(Pending);
+        return encoded.Task;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -159,65 +173,72 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
         }
     }
 
-    private int ShardOf(TimeSeries series)
+    private async Task SendLoopAsync(ChannelReader<ShardChunk> reader, CancellationToken stopping)
     {
-        // FNV-1a over the label pairs: the same series always lands on the same sender.
-        var hash = 14695981039346656037UL;
-        foreach (var label in series.Labels)
-        {
-            foreach (var c in label.Name)
-            {
-                hash = (hash ^ c) * 1099511628211UL;
-            }
-
-            hash = (hash ^ 0xFF) * 1099511628211UL;
-            foreach (var c in label.Value)
-            {
-                hash = (hash ^ c) * 1099511628211UL;
-            }
-
-            hash = (hash ^ 0xFE) * 1099511628211UL;
-        }
-
-        return (int)(hash % (ulong)_shards.Length);
-    }
-
-    private async Task SendLoopAsync(ChannelReader<QueuedSeries> reader, CancellationToken stopping)
-    {
-        var batch = new WriteRequest();
-        var waiting = new List<Completion>();
+        var batch = new List<BatchItem>();
         var maxSamples = _options.RemoteWriteQueue.MaxSamplesPerSend;
         var maxBytes = _options.MaxBatchSizeBytes.Bytes;
+        ShardChunk current = default;
+        var position = 0;
+        var holding = false;
         try
         {
-            while (await reader.WaitToReadAsync(stopping).ConfigureAwait(false))
+            while (holding || await reader.WaitToReadAsync(stopping).ConfigureAwait(false))
             {
                 long bytes = 0;
-                while (batch.Timeseries.Count < maxSamples && reader.TryPeek(out var next))
+                while (batch.Count < maxSamples)
                 {
-                    var size = next.Series.CalculateSize() + 4;
-                    if (batch.Timeseries.Count > 0 && bytes + size > maxBytes)
+                    if (!holding)
+                    {
+                        if (!reader.TryRead(out current))
+                        {
+                            break;
+                        }
+
+                        position = current.Start;
+                        holding = true;
+                    }
+
+                    var size = current.Request.Length(position) + 6;
+                    if (batch.Count > 0 && bytes + size > maxBytes)
                     {
                         break;
                     }
 
-                    reader.TryRead(out _);
-                    batch.Timeseries.Add(next.Series);
-                    waiting.Add(next.Done);
+                    batch.Add(new BatchItem(current.Request, position));
                     bytes += size;
+                    if (++position == current.End)
+                    {
+                        holding = false;
+                        current = default;
+                    }
                 }
 
-                var samples = batch.Timeseries.Count;
-                await SendWithRetryAsync(batch, stopping).ConfigureAwait(false);
-                Interlocked.Add(ref _pending, -samples);
-                GatewayMetrics.ExporterQueueSize.WithLabels(_id).Set(Pending);
-                foreach (var done in waiting)
+                var samples = batch.Count;
+                if (samples == 0)
                 {
-                    done.Signal();
+                    continue;
                 }
 
-                waiting.Clear();
-                batch = new WriteRequest();
+                await SendWithRetryAsync(batch, 0, samples, stopping).ConfigureAwait(false);
+                Interlocked.Add(ref _pending, -samples);
+                _queueSize.Set(Pending);
+
+                // Signal each request once per run of its series in the batch.
+                var run = 1;
+                for (var i = 1; i <= samples; i++)
+                {
+                    if (i < samples && ReferenceEquals(batch[i].Request, batch[i - 1].Request))
+                    {
+                        run++;
+                        continue;
+                    }
+
+                    batch[i - 1].Request.Signal(run);
+                    run = 1;
+                }
+
+                batch.Clear();
             }
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
@@ -226,89 +247,137 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
         }
     }
 
+    /// <summary>
+    /// Frames series [start, start+count) of the batch as a WriteRequest and snappy-compresses it into a buffer
+    /// rented from <see cref="ArrayPool{T}.Shared"/> (the caller returns it).
+    /// </summary>
+    internal static (byte[] Body, int Length) Encode(List<BatchItem> batch, int start, int count)
+    {
+        var size = 0;
+        for (var i = start; i < start + count; i++)
+        {
+            var length = batch[i].Request.Length(batch[i].Index);
+            size += 1 + RemoteWriteSeriesEncoder.VarintSize((uint)length) + length;
+        }
+
+        var raw = ArrayPool<byte>.Shared.Rent(Math.Max(1, size));
+        try
+        {
+            var span = raw.AsSpan(0, size);
+            var pos = 0;
+            for (var i = start; i < start + count; i++)
+            {
+                var series = batch[i].Request.Series(batch[i].Index);
+                span[pos++] = 0x0A; // WriteRequest.timeseries (1), length-delimited
+                pos += RemoteWriteSeriesEncoder.WriteVarint(span[pos..], (uint)series.Length);
+                series.CopyTo(span[pos..]);
+                pos += series.Length;
+            }
+
+            var body = ArrayPool<byte>.Shared.Rent(Snappier.Snappy.GetMaxCompressedLength(size));
+            try
+            {
+                return (body, Snappier.Snappy.Compress(span, body));
+            }
+            catch
+            {
+                ArrayPool<byte>.Shared.Return(body);
+                throw;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(raw);
+        }
+    }
+
     /// <param name="mayBeStored">
     /// An earlier attempt of these samples failed in a way that leaves unknown whether the receiver stored them
     /// (the connection broke after the request went out, a timeout, a 5xx).
     /// </param>
-    private async Task SendWithRetryAsync(WriteRequest batch, CancellationToken stopping, bool mayBeStored = false)
+    private async Task SendWithRetryAsync(List<BatchItem> batch, int start, int samples, CancellationToken stopping, bool mayBeStored = false)
     {
-        var samples = batch.Timeseries.Count;
-        var body = Snappier.Snappy.CompressToArray(batch.ToByteArray());
-        var retry = _options.RetryOnFailure;
-        var delay = retry.InitialInterval;
-        var started = Stopwatch.StartNew();
-        for (var attempt = 1; ; attempt++)
+        var (body, length) = Encode(batch, start, samples);
+        try
         {
-            var (outcome, retryAfter, detail) = await SendOnceAsync(body, stopping).ConfigureAwait(false);
-            mayBeStored |= outcome == SendOutcome.Retry;
-            switch (outcome)
+            var retry = _options.RetryOnFailure;
+            var delay = retry.InitialInterval;
+            var started = Stopwatch.StartNew();
+            for (var attempt = 1; ; attempt++)
             {
-                case SendOutcome.Sent:
-                    Interlocked.Add(ref _sent, samples);
-                    GatewayMetrics.ExporterSentPoints.WithLabels(_id).Inc(samples);
-                    if (attempt > 1)
-                    {
-                        LogRecovered(_logger, _id, attempt);
-                    }
+                var (outcome, retryAfter, detail) = await SendOnceAsync(body, length, stopping).ConfigureAwait(false);
+                mayBeStored |= outcome == SendOutcome.Retry;
+                switch (outcome)
+                {
+                    case SendOutcome.Sent:
+                        Interlocked.Add(ref _sent, samples);
+                        _sentPoints.Inc(samples);
+                        if (attempt > 1)
+                        {
+                            LogRecovered(_logger, _id, attempt);
+                        }
 
-                    return;
-                case SendOutcome.Rejected when samples > 1:
-                    // Prometheus rolls a whole request back for one out-of-order or bad sample: find it by halves,
-                    // in order, so the others (and the per-series order) are kept.
-                    LogSplitting(_logger, _id, samples, detail);
-                    var half = samples / 2;
-                    var first = new WriteRequest();
-                    var second = new WriteRequest();
-                    for (var i = 0; i < samples; i++)
-                    {
-                        (i < half ? first : second).Timeseries.Add(batch.Timeseries[i]);
-                    }
+                        return;
+                    case SendOutcome.Rejected when samples > 1:
+                        // Prometheus rolls a whole request back for one out-of-order or bad sample: find it by halves,
+                        // in order, so the others (and the per-series order) are kept.
+                        LogSplitting(_logger, _id, samples, detail);
+                        ArrayPool<byte>.Shared.Return(body);
+                        body = [];
+                        var half = samples / 2;
+                        await SendWithRetryAsync(batch, start, half, stopping, mayBeStored).ConfigureAwait(false);
+                        await SendWithRetryAsync(batch, start + half, samples - half, stopping, mayBeStored).ConfigureAwait(false);
+                        return;
+                    case SendOutcome.Rejected when mayBeStored && detail.Contains("out of order", StringComparison.OrdinalIgnoreCase):
+                        // Its series has a newer sample already, and only this sender writes the series, in order: the
+                        // attempt whose answer was lost stored this sample (and later ones). It arrived once; not a loss.
+                        Interlocked.Add(ref _sent, samples);
+                        _sentPoints.Inc(samples);
+                        GatewayMetrics.ExporterResentPoints.WithLabels(_id).Inc(samples);
+                        return;
+                    case SendOutcome.Rejected:
+                        Interlocked.Add(ref _dropped, samples);
+                        GatewayMetrics.ExporterDroppedPoints.WithLabels(_id, "rejected").Inc(samples);
+                        Failed(detail);
+                        LogRejected(_logger, _id, samples, detail);
+                        return;
+                }
 
-                    await SendWithRetryAsync(first, stopping, mayBeStored).ConfigureAwait(false);
-                    await SendWithRetryAsync(second, stopping, mayBeStored).ConfigureAwait(false);
-                    return;
-                case SendOutcome.Rejected when mayBeStored && detail.Contains("out of order", StringComparison.OrdinalIgnoreCase):
-                    // Its series has a newer sample already, and only this sender writes the series, in order: the
-                    // attempt whose answer was lost stored this sample (and later ones). It arrived once; not a loss.
-                    Interlocked.Add(ref _sent, samples);
-                    GatewayMetrics.ExporterSentPoints.WithLabels(_id).Inc(samples);
-                    GatewayMetrics.ExporterResentPoints.WithLabels(_id).Inc(samples);
-                    return;
-                case SendOutcome.Rejected:
+                GatewayMetrics.ExporterFailedSends.WithLabels(_id).Inc();
+                Interlocked.Add(ref _failed, samples);
+                Failed(detail);
+                var giveUp = !retry.Enabled || (retry.MaxElapsedTime > TimeSpan.Zero && started.Elapsed >= retry.MaxElapsedTime);
+                if (giveUp)
+                {
                     Interlocked.Add(ref _dropped, samples);
-                    GatewayMetrics.ExporterDroppedPoints.WithLabels(_id, "rejected").Inc(samples);
-                    Failed(detail);
-                    LogRejected(_logger, _id, samples, detail);
+                    GatewayMetrics.ExporterDroppedPoints.WithLabels(_id, "retries_exhausted").Inc(samples);
+                    LogGaveUp(_logger, _id, samples, attempt, detail);
                     return;
-            }
+                }
 
-            GatewayMetrics.ExporterFailedSends.WithLabels(_id).Inc();
-            Interlocked.Add(ref _failed, samples);
-            Failed(detail);
-            var giveUp = !retry.Enabled || (retry.MaxElapsedTime > TimeSpan.Zero && started.Elapsed >= retry.MaxElapsedTime);
-            if (giveUp)
+                if (attempt == 1 || attempt % 20 == 0)
+                {
+                    LogRetrying(_logger, _id, samples, attempt, detail);
+                }
+
+                var wait = retryAfter ?? delay;
+                wait = TimeSpan.FromMilliseconds(wait.TotalMilliseconds * (0.8 + Random.Shared.NextDouble() * 0.4));
+                await Task.Delay(wait, stopping).ConfigureAwait(false);
+                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * retry.Multiplier, retry.MaxInterval.TotalMilliseconds));
+            }
+        }
+        finally
+        {
+            if (body.Length > 0)
             {
-                Interlocked.Add(ref _dropped, samples);
-                GatewayMetrics.ExporterDroppedPoints.WithLabels(_id, "retries_exhausted").Inc(samples);
-                LogGaveUp(_logger, _id, samples, attempt, detail);
-                return;
+                ArrayPool<byte>.Shared.Return(body);
             }
-
-            if (attempt == 1 || attempt % 20 == 0)
-            {
-                LogRetrying(_logger, _id, samples, attempt, detail);
-            }
-
-            var wait = retryAfter ?? delay;
-            wait = TimeSpan.FromMilliseconds(wait.TotalMilliseconds * (0.8 + Random.Shared.NextDouble() * 0.4));
-            await Task.Delay(wait, stopping).ConfigureAwait(false);
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * retry.Multiplier, retry.MaxInterval.TotalMilliseconds));
         }
     }
 
-    private async Task<(SendOutcome Outcome, TimeSpan? RetryAfter, string Detail)> SendOnceAsync(byte[] body, CancellationToken stopping)
+    private async Task<(SendOutcome Outcome, TimeSpan? RetryAfter, string Detail)> SendOnceAsync(byte[] body, int length, CancellationToken stopping)
     {
-        using var content = new ByteArrayContent(body);
+        using var content = new ByteArrayContent(body, 0, length);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/x-protobuf");
         content.Headers.ContentEncoding.Add("snappy");
         using var request = new HttpRequestMessage(HttpMethod.Post, _options.Endpoint) { Content = content };
@@ -327,7 +396,7 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
             var code = (int)response.StatusCode;
             if (response.IsSuccessStatusCode)
             {
-                GatewayMetrics.ExporterSendDuration.WithLabels(_id, "sent").Observe(timer.Elapsed.TotalSeconds);
+                _sendDurationSent.Observe(timer.Elapsed.TotalSeconds);
                 return (SendOutcome.Sent, null, "");
             }
 
@@ -401,27 +470,8 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
         _stopping.Dispose();
     }
 
-    /// <summary>One series waiting in a shard, with the request it came from.</summary>
-    private readonly record struct QueuedSeries(TimeSeries Series, Completion Done);
-
-    /// <summary>Completes a request's task when the last of its series has been delivered or dropped.</summary>
-    private sealed class Completion(int count)
-    {
-        private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private int _remaining = count;
-
-        public Task Task => _done.Task;
-
-        public void Signal()
-        {
-            if (Interlocked.Decrement(ref _remaining) == 0)
-            {
-                _done.TrySetResult();
-            }
-        }
-
-        public void Fail() => _done.TrySetException(new PipelineRefusedException(RefusalReason.ShuttingDown, "the exporter has stopped", TimeSpan.FromSeconds(1)));
-    }
+    /// <summary>A request's series for one shard: [Start, End) of its shard-grouped series.</summary>
+    private readonly record struct ShardChunk(EncodedRequest Request, int Start, int End);
 
     private enum SendOutcome
     {
