@@ -63,11 +63,7 @@ public sealed partial class MemoryLimiterProcessor : IMetricsConsumer, IDisposab
         _id = id;
         _next = next;
         _logger = logger;
-        var total = TotalMemoryBytes();
-        _hardBytes = options.LimitMib > 0 ? options.LimitMib * 1024 * 1024 : total * options.LimitPercentage / 100;
-        var spike = options.SpikeLimitMib > 0 ? options.SpikeLimitMib * 1024 * 1024
-            : options.SpikeLimitPercentage > 0 ? total * options.SpikeLimitPercentage / 100 : _hardBytes / 5;
-        _softBytes = Math.Max(0, _hardBytes - spike);
+        (_hardBytes, _softBytes) = Limits(options, TotalMemoryBytes());
         _retryAfter = options.CheckInterval * 2;
         Check();
         _timer = time.CreateTimer(_ => Check(), null, options.CheckInterval, options.CheckInterval);
@@ -109,6 +105,15 @@ public sealed partial class MemoryLimiterProcessor : IMetricsConsumer, IDisposab
                 LogResumed(_logger, _id, used / (1024 * 1024));
             }
         }
+    }
+
+    /// <summary>The hard and soft limits in bytes for a container or machine of <paramref name="totalBytes"/>.</summary>
+    internal static (long Hard, long Soft) Limits(MemoryLimiterOptions options, long totalBytes)
+    {
+        var hard = options.LimitMib > 0 ? options.LimitMib * 1024 * 1024 : totalBytes * options.LimitPercentage / 100;
+        var spike = options.SpikeLimitMib > 0 ? options.SpikeLimitMib * 1024 * 1024
+            : options.SpikeLimitPercentage > 0 ? totalBytes * options.SpikeLimitPercentage / 100 : hard / 5;
+        return (hard, Math.Max(0, hard - spike));
     }
 
     /// <summary>The container's memory limit (cgroup v2 or v1), else what the runtime says the machine has.</summary>
