@@ -148,7 +148,7 @@ internal static class GatewayMetrics
         new GaugeConfiguration { LabelNames = ["processor"] });
 
     public static readonly Counter RedisRoundTrips = Metrics.CreateCounter(
-        "pgotel_gateway_dedup_redis_round_trips_total", "Redis round trips of a dedupe or ha_tracker processor (at most one per request).",
+        "pgotel_gateway_dedup_redis_round_trips_total", "Redis round trips of a dedupe or ha_tracker processor (ha_tracker: at most one per request; dedupe: a claim and, once the data is queued, a confirm).",
         new CounterConfiguration { LabelNames = ["processor"] });
 
     public static readonly Counter RedisErrors = Metrics.CreateCounter(
