@@ -95,6 +95,10 @@ public sealed class DedupKillTests(ITestOutputHelper output)
             Assert.True(kills.Count >= 3, $"only {kills.Count} kills");
             Assert.True(cut > 0, "no kill hit a request in flight");
 
+            // And some kills left claims pending in Redis (made, not yet confirmed): the retries met them and were
+            // refused until they expired, instead of being acknowledged as duplicates of data nobody had queued.
+            Assert.True(senders.Sum(s => s.DedupRefusals) > 0, "no kill landed between a claim and its confirm");
+
             // Every point acknowledged to either twin is in Prometheus once, with one twin's value; nothing else is
             // there but a scrape in flight when the senders stopped.
             using var prometheus = new PrometheusClient();
@@ -102,8 +106,19 @@ public sealed class DedupKillTests(ITestOutputHelper output)
             string? wrong = "not checked";
             try
             {
-                await TestTimeouts.WaitUntilAsync(async () => (wrong = Check(await prometheus.RawSamplesAsync($"{{__name__=~\"{name}_p[0-9]+_s[0-9]+\"}}", window), loops, lastK, baseMs, name)) is null,
-                    TestTimeouts.Pipeline, "every acknowledged point exactly once in Prometheus", TimeSpan.FromSeconds(1));
+                await TestTimeouts.WaitUntilAsync(async () =>
+                {
+                    try
+                    {
+                        wrong = Check(await prometheus.RawSamplesAsync($"{{__name__=~\"{name}_p[0-9]+_s[0-9]+\"}}", window), loops, lastK, baseMs, name);
+                    }
+                    catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+                    {
+                        wrong = $"Prometheus query failed: {ex.Message}";
+                    }
+
+                    return wrong is null;
+                }, TestTimeouts.Pipeline, "every acknowledged point exactly once in Prometheus", TimeSpan.FromSeconds(1));
             }
             catch (TimeoutException)
             {
@@ -224,7 +239,7 @@ public sealed class DedupKillTests(ITestOutputHelper output)
                 var missing = expected.Where(k => !have.Contains(k)).ToList();
                 if (missing.Count > 0)
                 {
-                    return $"{name}_p{p}_s{s}: {missing.Count} of {expected.Count} acknowledged points missing, e.g. seq {string.Join(", ", missing.Take(10))}";
+                    return $"{name}_p{p}_s{s}: {missing.Count} of {expected.Count} acknowledged points missing (of {series.Count} series returned), e.g. seq {string.Join(", ", missing.Take(10))}";
                 }
             }
         }
