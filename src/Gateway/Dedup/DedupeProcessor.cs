@@ -109,6 +109,7 @@ internal sealed class DedupeProcessor : IMetricsConsumer, IPipelineComponent, ID
     private readonly Prometheus.Counter.Child _pendingLocalMetric;
     private readonly Prometheus.Counter.Child _pendingRedisMetric;
     private readonly Prometheus.Counter.Child _pendingRefusedMetric;
+    private readonly Prometheus.Counter.Child _recheckMetric;
     private readonly Prometheus.Counter.Child _confirmedMetric;
     private readonly Prometheus.Counter.Child _releasedMetric;
     private readonly Prometheus.Counter.Child _lateMetric;
@@ -137,6 +138,7 @@ internal sealed class DedupeProcessor : IMetricsConsumer, IPipelineComponent, ID
         _pendingLocalMetric = GatewayMetrics.DedupPending.WithLabels(id, "local");
         _pendingRedisMetric = GatewayMetrics.DedupPending.WithLabels(id, "redis");
         _pendingRefusedMetric = GatewayMetrics.DedupPendingRefused.WithLabels(id);
+        _recheckMetric = GatewayMetrics.DedupRechecks.WithLabels(id);
         _confirmedMetric = GatewayMetrics.DedupClaims.WithLabels(id, "confirmed");
         _releasedMetric = GatewayMetrics.DedupClaims.WithLabels(id, "released");
         _lateMetric = GatewayMetrics.DedupClaims.WithLabels(id, "late");
@@ -221,12 +223,18 @@ internal sealed class DedupeProcessor : IMetricsConsumer, IPipelineComponent, ID
             var toRedis = ClaimLocally(claim);
             if (_redis is not null)
             {
+                var claims = toRedis;
                 for (var i = 0; i < claim.Total; i++)
                 {
                     if (claim.States[i] == WaitRedis)
                     {
                         claim.Work[toRedis++] = i;
                     }
+                }
+
+                if (toRedis > claims)
+                {
+                    _recheckMetric.Inc();
                 }
 
                 if (toRedis > 0)

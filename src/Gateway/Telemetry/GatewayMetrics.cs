@@ -135,6 +135,10 @@ internal static class GatewayMetrics
         "pgotel_gateway_dedup_pending_total", "Data points a dedupe processor found held by a claim not yet confirmed, by holder: local (a request in flight on this gateway, waited for), redis (another gateway's pending claim, asked again); counted once per point and request.",
         new CounterConfiguration { LabelNames = ["processor", "holder"] });
 
+    public static readonly Counter DedupRechecks = Metrics.CreateCounter(
+        "pgotel_gateway_dedup_pending_rechecks_total", "Redis round trips a dedupe processor made to ask again about points held by another gateway's pending claim (part of pgotel_gateway_dedup_redis_round_trips_total).",
+        new CounterConfiguration { LabelNames = ["processor"] });
+
     public static readonly Counter DedupPendingRefused = Metrics.CreateCounter(
         "pgotel_gateway_dedup_pending_refused_total", "Requests a dedupe processor refused with UNAVAILABLE because some of their points stayed held by an unconfirmed claim for longer than pending_wait.",
         new CounterConfiguration { LabelNames = ["processor"] });

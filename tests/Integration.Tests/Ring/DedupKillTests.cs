@@ -50,7 +50,7 @@ public sealed class DedupKillTests(ITestOutputHelper output)
         Task StartAsync(GatewayProcess g) => g.StartAsync(members, processors: processors, processorList: "dedupe, ");
         await Task.WhenAll(gateways.Select(StartAsync));
         var baseMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 60_000;
-        var kills = new ConcurrentBag<long>();
+        var kills = new ConcurrentBag<(long Before, long After)>();
         var senders = new List<Sender>();
         try
         {
@@ -72,7 +72,14 @@ public sealed class DedupKillTests(ITestOutputHelper output)
             while (DateTime.UtcNow < until)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(3000, 6000)));
-                kills.Add(Stopwatch.GetTimestamp());
+                using (var process = Process.GetProcessById(gateways[victim].Pid))
+                {
+                    // SIGKILL, timed closely: an attempt that started before and failed after was cut by this kill.
+                    var before = Stopwatch.GetTimestamp();
+                    process.Kill();
+                    kills.Add((before, Stopwatch.GetTimestamp()));
+                }
+
                 await gateways[victim].KillAsync();
                 output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} kill -9 {gateways[victim].Id} (#{kills.Count})");
                 await StartAsync(gateways[victim]);
@@ -92,6 +99,7 @@ public sealed class DedupKillTests(ITestOutputHelper output)
             // The kills hit requests in flight: attempts that started before a kill and failed after it.
             var cut = senders.Sum(s => s.FailedAcross(kills));
             output.WriteLine($"{kills.Count} kills; {cut} requests in flight at a kill failed; senders: {string.Join("; ", senders.Select(s => s.ToString()))}");
+
             Assert.True(kills.Count >= 3, $"only {kills.Count} kills");
             Assert.True(cut > 0, "no kill hit a request in flight");
 
@@ -320,10 +328,10 @@ public sealed class DedupKillTests(ITestOutputHelper output)
         }
 
         /// <summary>Failed attempts that were under way at one of the <paramref name="kills"/>.</summary>
-        public int FailedAcross(IEnumerable<long> kills)
+        public int FailedAcross(IEnumerable<(long Before, long After)> kills)
         {
             var list = kills.ToList();
-            return _failed.Count(f => list.Any(k => f.Start < k && k <= f.End));
+            return _failed.Count(f => list.Any(k => f.Start < k.Before && k.After <= f.End));
         }
 
         public override string ToString() =>
