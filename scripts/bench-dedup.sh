@@ -147,7 +147,9 @@ if write_docs == "1":
     text = open(doc).read() if os.path.exists(doc) else "# Benchmarks\n\n"
     start = text.find("## Dedupe on vs off")
     if start >= 0:
-        end = text.find("\n## ", start + 5)
+        # The section ends at the next heading or marker comment (the prose after the figures is kept by hand).
+        ends = [e for e in (text.find("\n## ", start + 5), text.find("\n**Read with care", start + 5), text.find("\n<!-- ", start + 5)) if e >= 0]
+        end = min(ends) if ends else -1
         text = text[:start] + "\n".join(section) + (text[end + 1:] if end >= 0 else "")
     else:
         text = text.rstrip() + "\n\n" + "\n".join(section)
