@@ -150,7 +150,7 @@ if write_docs == "1":
         # The section ends at the next heading or marker comment (the prose after the figures is kept by hand).
         ends = [e for e in (text.find("\n## ", start + 5), text.find("\n**Read with care", start + 5), text.find("\n<!-- ", start + 5)) if e >= 0]
         end = min(ends) if ends else -1
-        text = text[:start] + "\n".join(section) + (text[end + 1:] if end >= 0 else "")
+        text = text[:start] + "\n".join(section) + ("\n" + text[end + 1:] if end >= 0 else "")
     else:
         text = text.rstrip() + "\n\n" + "\n".join(section)
     open(doc, "w").write(text)
