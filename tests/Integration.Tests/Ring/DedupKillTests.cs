@@ -110,7 +110,6 @@ public sealed class DedupKillTests(ITestOutputHelper output)
             // Every point acknowledged to either twin is in Prometheus once, with one twin's value; nothing else is
             // there but a scrape in flight when the senders stopped.
             using var prometheus = new PrometheusClient();
-            var window = TimeSpan.FromMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - baseMs) + TimeSpan.FromMinutes(1);
             string? wrong = "not checked";
             try
             {
@@ -118,6 +117,8 @@ public sealed class DedupKillTests(ITestOutputHelper output)
                 {
                     try
                     {
+                        // Every point's timestamp is within seconds of baseMs: look back to before it, from now.
+                        var window = TimeSpan.FromMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - baseMs) + TimeSpan.FromMinutes(1);
                         wrong = Check(await prometheus.RawSamplesAsync($"{{__name__=~\"{name}_p[0-9]+_s[0-9]+\"}}", window), loops, lastK, baseMs, name);
                     }
                     catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
