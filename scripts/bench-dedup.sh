@@ -3,8 +3,8 @@
 # OTLP/gRPC (zstd) at 1,000-point requests of PostgreSQL-shaped data, as fast as the gateway accepts.
 # Two workloads, each run in alternating rounds (off, on, off, on, …) with a fresh gateway per round:
 #   pair:   every request sent twice, as by the two agents of an HA pair (identical but for agent.id);
-#   unique: every request once, so dedupe does all its work (hashing, cache, one Redis round trip per request)
-#           and drops nothing — its pure overhead.
+#   unique: every request once, so dedupe does all its work (hashing, cache, two Redis round trips per request:
+#           the pending claim and, once queued, the confirm) and drops nothing — its pure overhead.
 # Reports points/s per round, the on/off ratio of the medians, and Redis round trips per request (on rounds).
 #   bash scripts/bench-dedup.sh [--seconds N] [--rounds N] [--concurrency N] [--workloads "pair unique"] [--write-docs]
 set -euo pipefail
@@ -142,13 +142,15 @@ if write_docs == "1":
         f"`bash scripts/bench-dedup.sh --seconds {seconds} --rounds {rounds} --concurrency {concurrency}`, run {datetime.date.today()} on this {cores}-core machine "
         "(load tool, gateway, Redis and Prometheus on it, while other builds ran: the figures are noisy; the ratio of "
         "medians of alternating rounds is the number to read). `pair`: every request sent twice as by an HA pair "
-        "(the second copy is a duplicate); `unique`: no duplicates, dedupe's pure cost (hash, cache, one Redis round trip "
-        "per request).", "", "```", *out, "```", ""]
+        "(the second copy is a duplicate); `unique`: no duplicates, dedupe's pure cost (hash, cache, two Redis round trips "
+        "per request: the pending claim and, once the data is queued, the confirm).", "", "```", *out, "```", ""]
     text = open(doc).read() if os.path.exists(doc) else "# Benchmarks\n\n"
     start = text.find("## Dedupe on vs off")
     if start >= 0:
-        end = text.find("\n## ", start + 5)
-        text = text[:start] + "\n".join(section) + (text[end + 1:] if end >= 0 else "")
+        # The section ends at the next heading or marker comment (the prose after the figures is kept by hand).
+        ends = [e for e in (text.find("\n## ", start + 5), text.find("\n**Read with care", start + 5), text.find("\n<!-- ", start + 5)) if e >= 0]
+        end = min(ends) if ends else -1
+        text = text[:start] + "\n".join(section) + ("\n" + text[end + 1:] if end >= 0 else "")
     else:
         text = text.rstrip() + "\n\n" + "\n".join(section)
     open(doc, "w").write(text)

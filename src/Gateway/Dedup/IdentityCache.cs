@@ -64,6 +64,18 @@ internal sealed class IdentityCache
         return true;
     }
 
+    /// <summary>Whether <paramref name="identity"/> is held and not expired; a hit becomes the most recently used.</summary>
+    public bool Hit(UInt128 identity, long now)
+    {
+        if (!_index.TryGetValue(identity, out var slot))
+        {
+            return false;
+        }
+
+        MoveToFront(slot);
+        return _entries[slot].Expires > now;
+    }
+
     /// <summary>Whether <paramref name="identity"/> is held and not expired (does not change the order).</summary>
     public bool Contains(UInt128 identity, long now) => _index.TryGetValue(identity, out var slot) && _entries[slot].Expires > now;
 

@@ -136,12 +136,28 @@ internal static class GatewayMetrics
         "pgotel_gateway_dedup_points_total", "Data points a dedupe processor looked at, by result: passed (new identity), duplicate_local (dropped by the local cache), duplicate_redis (dropped because Redis already held the identity), untracked (no identity keys, passed).",
         new CounterConfiguration { LabelNames = ["processor", "result"] });
 
+    public static readonly Counter DedupPending = Metrics.CreateCounter(
+        "pgotel_gateway_dedup_pending_total", "Data points a dedupe processor found held by a claim not yet confirmed, by holder: local (a request in flight on this gateway, waited for), redis (another gateway's pending claim, asked again); counted once per point and request.",
+        new CounterConfiguration { LabelNames = ["processor", "holder"] });
+
+    public static readonly Counter DedupRechecks = Metrics.CreateCounter(
+        "pgotel_gateway_dedup_pending_rechecks_total", "Redis round trips a dedupe processor made to ask again about points held by another gateway's pending claim (part of pgotel_gateway_dedup_redis_round_trips_total).",
+        new CounterConfiguration { LabelNames = ["processor"] });
+
+    public static readonly Counter DedupPendingRefused = Metrics.CreateCounter(
+        "pgotel_gateway_dedup_pending_refused_total", "Requests a dedupe processor refused with UNAVAILABLE because some of their points stayed held by an unconfirmed claim for longer than pending_wait.",
+        new CounterConfiguration { LabelNames = ["processor"] });
+
+    public static readonly Counter DedupClaims = Metrics.CreateCounter(
+        "pgotel_gateway_dedup_claims_total", "Identities a dedupe processor claimed, by how the claim ended: confirmed (the data reached the durable queue), released (refused downstream or by dedupe; deleted so a retry passes), late (confirmed after its pending claim had expired; if another writer took it meanwhile the point passed twice).",
+        new CounterConfiguration { LabelNames = ["processor", "result"] });
+
     public static readonly Gauge DedupCacheSize = Metrics.CreateGauge(
         "pgotel_gateway_dedup_cache_entries", "Identities in a dedupe processor's local cache.",
         new GaugeConfiguration { LabelNames = ["processor"] });
 
     public static readonly Counter RedisRoundTrips = Metrics.CreateCounter(
-        "pgotel_gateway_dedup_redis_round_trips_total", "Redis round trips of a dedupe or ha_tracker processor (at most one per request).",
+        "pgotel_gateway_dedup_redis_round_trips_total", "Redis round trips of a dedupe or ha_tracker processor (ha_tracker: at most one per request; dedupe: a claim and, once the data is queued, a confirm).",
         new CounterConfiguration { LabelNames = ["processor"] });
 
     public static readonly Counter RedisErrors = Metrics.CreateCounter(

@@ -96,7 +96,7 @@ public sealed class DedupeProcessorTests
     }
 
     [Fact]
-    public async Task ConsumeAsync_TwoGatewaysShareRedis_FirstWriterWinsAndOneRoundTripPerRequest()
+    public async Task ConsumeAsync_TwoGatewaysShareRedis_FirstWriterWinsWithAClaimAndAConfirmRoundTripPerRequest()
     {
         var prefix = UniqueName.For();
         var sinkA = new CollectingConsumer();
@@ -118,7 +118,8 @@ public sealed class DedupeProcessorTests
         Assert.Equal(sa.Misses, sinkA.Points);
         Assert.Equal(sa.Misses, sb.HitsRedis);
         Assert.Equal((0L, 0L), (sa.RedisErrors, sb.RedisErrors));
-        Assert.Equal((5L, 5L), (sa.RedisRoundTrips, sb.RedisRoundTrips));
+        // The writer claims (pending) and confirms once its data is queued; the other only asks, and is told taken.
+        Assert.Equal((10L, 5L), (sa.RedisRoundTrips, sb.RedisRoundTrips));
 
         // Within the local cache's reach, a repeat costs no round trip.
         await b.ConsumeAsync(Agent("pg1:5432", "b", 1000), CancellationToken.None).WaitAsync(Timeout);

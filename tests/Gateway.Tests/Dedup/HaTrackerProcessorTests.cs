@@ -170,18 +170,29 @@ public sealed class HaTrackerProcessorTests
             PointIdentity.Write((UInt128)(ulong)i, ids.AsSpan(i * 16, 16));
         }
 
-        var calls = Enumerable.Range(0, 8).Select(_ => db.ScriptEvaluateAsync(DedupeProcessor.ClaimScript, null, [60_000, prefix, ids])).ToArray();
+        var calls = Enumerable.Range(0, 8).Select(w => db.ScriptEvaluateAsync(DedupeProcessor.ClaimScript, null, [60_000, prefix, ids, $"pw{w}"])).ToArray();
         var answers = (await Task.WhenAll(calls).WaitAsync(Timeout)).Select(r => (string)r!).ToArray();
 
+        // One writer holds each identity pending; the others see it pending, not taken.
         Assert.All(answers, a => Assert.Equal(200, a.Length));
         for (var k = 0; k < 200; k++)
         {
             Assert.Equal(1, answers.Count(a => a[k] == '1'));
+            Assert.Equal(7, answers.Count(a => a[k] == 'p'));
         }
 
         var key = new byte[prefix.Length + 16];
         System.Text.Encoding.ASCII.GetBytes(prefix).CopyTo(key, 0);
         PointIdentity.Write(199, key.AsSpan(prefix.Length));
+        var holder = Array.FindIndex(answers, a => a[199] == '1');
+        Assert.Equal($"pw{holder}", (string?)await db.StringGetAsync(key).WaitAsync(Timeout));
+
+        // Once the holder confirms, the identity is final: everyone else is told it is taken.
+        var late = (long)(await db.ScriptEvaluateAsync(DedupeProcessor.ConfirmScript, null, [60_000, prefix, ids.AsSpan(199 * 16, 16).ToArray(), $"pw{holder}"]).WaitAsync(Timeout))!;
+        Assert.Equal(0, late);
         Assert.Equal("1", (string?)await db.StringGetAsync(key).WaitAsync(Timeout));
+        var again = (string)(await db.ScriptEvaluateAsync(DedupeProcessor.ClaimScript, null, [60_000, prefix, ids, "pw-late"]).WaitAsync(Timeout))!;
+        Assert.Equal('0', again[199]);
+        Assert.Equal('p', again[0]);
     }
 }
