@@ -57,6 +57,7 @@ internal sealed class MetricSet
         }
 
         var point = new NumberDataPoint { TimeUnixNano = _time, AsInt = value };
+        point.Attributes.Capacity = e is not null ? 5 : d is not null ? 4 : 3;
         point.Attributes.Add(a);
         point.Attributes.Add(b);
         point.Attributes.Add(c);
@@ -82,6 +83,7 @@ internal sealed class MetricSet
         }
 
         var point = new NumberDataPoint { TimeUnixNano = _time, AsDouble = value };
+        point.Attributes.Capacity = e is not null ? 5 : d is not null ? 4 : 3;
         point.Attributes.Add(a);
         point.Attributes.Add(b);
         point.Attributes.Add(c);
@@ -97,6 +99,61 @@ internal sealed class MetricSet
 
         Append(definition, metric, point);
     }
+
+    /// <summary>
+    /// Moves every point of <paramref name="others"/> (collected in parallel, e.g. one per database) into this set,
+    /// each metric's point list sized once for all of them (large lists would otherwise grow on the large object heap
+    /// step by step, every scrape).
+    /// </summary>
+    public void AddAll(IReadOnlyList<MetricSet> others)
+    {
+        var totals = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var other in others)
+        {
+            foreach (var source in other._order)
+            {
+                totals[source.Name] = totals.GetValueOrDefault(source.Name) + Points(source).Count;
+            }
+        }
+
+        foreach (var (name, count) in totals)
+        {
+            var total = count;
+            if (_metrics.TryGetValue(name, out var metric))
+            {
+                total += Points(metric).Count;
+            }
+            else
+            {
+                var like = others.First(o => o._metrics.ContainsKey(name))._metrics[name];
+                metric = new Metric { Name = like.Name, Unit = like.Unit, Description = like.Description };
+                if (like.DataCase == Metric.DataOneofCase.Sum)
+                {
+                    metric.Sum = new Sum { AggregationTemporality = like.Sum.AggregationTemporality, IsMonotonic = like.Sum.IsMonotonic };
+                }
+                else
+                {
+                    metric.Gauge = new Gauge();
+                }
+
+                _metrics[name] = metric;
+                _order.Add(metric);
+            }
+
+            if (Points(metric).Capacity < total)
+            {
+                Points(metric).Capacity = total;
+            }
+        }
+
+        foreach (var other in others)
+        {
+            AddAll(other);
+        }
+    }
+
+    private static Google.Protobuf.Collections.RepeatedField<NumberDataPoint> Points(Metric metric) =>
+        metric.DataCase == Metric.DataOneofCase.Sum ? metric.Sum.DataPoints : metric.Gauge.DataPoints;
 
     /// <summary>Moves every point of <paramref name="other"/> (collected in parallel, e.g. per database) into this set.</summary>
     public void AddAll(MetricSet other)

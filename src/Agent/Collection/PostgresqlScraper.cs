@@ -588,14 +588,17 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
             state.Set.Add(MetricCatalog.ScrapeDuration, seconds, ("database_name", database));
         }).ConfigureAwait(false);
 
+        var perDatabase = new List<MetricSet>(states.Length);
         foreach (var state in states)
         {
-            if (state.Set is { } perDatabase)
+            if (state.Set is { } filled)
             {
-                set.AddAll(perDatabase);
+                perDatabase.Add(filled);
                 state.Set = null;
             }
         }
+
+        set.AddAll(perDatabase);
     }
 
     /// <summary>
