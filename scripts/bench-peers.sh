@@ -167,6 +167,8 @@ metric_sum() { # url, metric name regex: sum of matching samples
 }
 psql_q() { "$PGBIN/psql" -X -q -tA -h 127.0.0.1 -p "$PG_PORT" -U postgres -d "${2:-postgres}" -c "$1"; }
 conn_count() { grep -c "connection authorized: user=$1 " "$RUN/logs/postgres-primary.log" || true; }
+# PostgreSQL sessions a collector holds open between scrapes (what it takes from max_connections).
+sessions_held() { psql_q "SELECT count(*) FROM pg_stat_activity WHERE usename = '$1'"; }
 
 echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg), .NET SDK $(dotnet --version)" | tee "$RUN/machine.txt"
 {
@@ -372,8 +374,9 @@ YAML
     s1=$(metric_sum "http://127.0.0.1:$AGENT_METRICS/metrics" 'pgotel_agent_scrapes_total')
     o1=$(metric_sum "http://127.0.0.1:$AGENT_METRICS/metrics" 'pgotel_agent_sessions_opened_total')
     n1=$acc
-    local wall
+    local wall held
     wall=$(tail -n +"$((lines0 + 1))" "$RUN/logs/sink.log" | python3 "$PGOTEL_ROOT/scripts/lib/bench_report.py" scrape-durations)
+    held=$(sessions_held pgotel_monitor)
     svc_kill agent
     local k=$((s1 - s0))
     if [ "$k" -le 0 ]; then
@@ -386,6 +389,7 @@ YAML
     record agent "$r" "$side" pg_cpu_s_per_scrape "$(calc "max(0.0, ($p1 - $p0) - $BASE_RATE * ($t1 - $t0)) / $k")"
     record agent "$r" "$side" cpu_s_per_scrape "$(calc "(($a1 - $a0) + max(0.0, ($p1 - $p0) - $BASE_RATE * ($t1 - $t0))) / $k")"
     record agent "$r" "$side" new_connections_per_scrape "$(calc "($c1 - $c0) / $k")"
+    record agent "$r" "$side" sessions_held "$held"
     record agent "$r" "$side" agent_sessions_opened_per_scrape "$(calc "($o1 - $o0) / $k")"
     record agent "$r" "$side" series_per_scrape "$(calc "($n1 - $n0) / $k")"
     if [ -n "$counters" ] && [ -s "$counters" ]; then
@@ -416,6 +420,7 @@ YAML
     local own
     own=$(grep -Ec '^(go_|process_|promhttp_|postgres_exporter_build_info)' "$RUN/exporter.metrics" || true)
     record agent "$r" "$side" scrape_errors_logged "$(grep -c 'level=error' "$RUN/logs/exporter.log" || true)"
+    record agent "$r" "$side" sessions_held "$(sessions_held pgexporter)"
     svc_kill exporter
     record agent "$r" "$side" scrapes "$scrapes"
     record agent "$r" "$side" wall_s_per_scrape "$(calc "$wall_total / $scrapes")"

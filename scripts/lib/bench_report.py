@@ -153,17 +153,18 @@ def summary(results, machine, doc):
                f"Medians over {rounds} round(s) (range in brackets). CPU = the collector process plus every PostgreSQL "
                "process (live children, and exited ones through the postmaster's cutime/cstime), minus the idle "
                "baseline measured in the same round; connections = `connection authorized` lines of the collector's "
-               "role (log_connections); series = points the agent exported per scrape / sample lines of the exporter's "
-               "/metrics minus its own go_/process_ lines.", "",
-               "| side | wall s/scrape | CPU s/scrape (total) | collector CPU s | PostgreSQL CPU s | new connections/scrape | series/scrape | CPU ms per 1,000 series |",
-               "|---|---|---|---|---|---|---|---|"]
+               "role (log_connections); sessions held = the collector role's backends in pg_stat_activity at the end of "
+               "the window (what it keeps from max_connections); series = points the agent exported per scrape / sample "
+               "lines of the exporter's /metrics minus its own go_/process_ lines.", "",
+               "| side | wall s/scrape | CPU s/scrape (total) | collector CPU s | PostgreSQL CPU s | new connections/scrape | sessions held | series/scrape | CPU ms per 1,000 series |",
+               "|---|---|---|---|---|---|---|---|---|"]
         for side in sides["agent"]:
             cpu = m("agent", side, "cpu_s_per_scrape")
             series = m("agent", side, "series_per_scrape")
             out.append(f"| {side} | {fmt(m('agent', side, 'wall_s_per_scrape'))}{s('agent', side, 'wall_s_per_scrape')} "
                        f"| {fmt(cpu)}{s('agent', side, 'cpu_s_per_scrape')} | {fmt(m('agent', side, 'collector_cpu_s_per_scrape'))} "
                        f"| {fmt(m('agent', side, 'pg_cpu_s_per_scrape'))} | {fmt(m('agent', side, 'new_connections_per_scrape'), 2)} "
-                       f"| {fmt(series, 0)} | {fmt(cpu / series * 1e6 if series else float('nan'), 2)} |")
+                       f"| {fmt(m('agent', side, 'sessions_held'), 0)} | {fmt(series, 0)} | {fmt(cpu / series * 1e6 if series else float('nan'), 2)} |")
         exp = "postgres_exporter"
         ecpu, eseries, ewall = m("agent", exp, "cpu_s_per_scrape"), m("agent", exp, "series_per_scrape"), m("agent", exp, "wall_s_per_scrape")
         out += ["", "Ratios (agent ÷ postgres_exporter) and targets (issue 8):", ""]

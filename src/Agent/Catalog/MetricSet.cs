@@ -11,6 +11,9 @@ internal sealed class MetricSet
 {
     private readonly Dictionary<string, Metric> _metrics = new(StringComparer.Ordinal);
     private readonly List<Metric> _order = [];
+
+    // The catalog's definitions by reference: the hot per-row path resolves a definition without hashing its name.
+    private readonly Dictionary<MetricDefinition, Metric?> _byDefinition = new(ReferenceEqualityComparer.Instance);
     private readonly Func<string, bool> _enabled;
     private readonly ulong _time;
     private ulong _start;
@@ -24,6 +27,9 @@ internal sealed class MetricSet
 
     /// <summary>The counters' start time: the server's start, learnt during the scrape.</summary>
     public ulong Start { get => _start; set => _start = value; }
+
+    /// <summary>The time every point is stamped with.</summary>
+    public ulong Time => _time;
 
     public IReadOnlyList<Metric> Metrics => _order;
 
@@ -39,13 +45,155 @@ internal sealed class MetricSet
     public void AddCustom(string name, MetricKind kind, string unit, string description, double value, IReadOnlyList<(string Key, string? Value)> attributes) =>
         AddPoint(new MetricDefinition(name, kind, unit, description), name, unit, description, value, null, attributes);
 
-    private void AddPoint(MetricDefinition definition, string name, string unit, string description, double value, long? intValue, IReadOnlyList<(string Key, string? Value)> attributes)
+    /// <summary>
+    /// A point whose attributes are shared <see cref="KeyValue"/> objects (see <see cref="AttributeCache"/>): no
+    /// attribute object is built per point. The objects may appear in many points; nothing downstream mutates one.
+    /// </summary>
+    public void Add(MetricDefinition definition, long value, KeyValue a, KeyValue b, KeyValue c, KeyValue? d = null, KeyValue? e = null)
     {
-        if (!_enabled(name))
+        if (Resolve(definition) is not { } metric)
         {
             return;
         }
 
+        var point = new NumberDataPoint { TimeUnixNano = _time, AsInt = value };
+        point.Attributes.Capacity = e is not null ? 5 : d is not null ? 4 : 3;
+        point.Attributes.Add(a);
+        point.Attributes.Add(b);
+        point.Attributes.Add(c);
+        if (d is not null)
+        {
+            point.Attributes.Add(d);
+        }
+
+        if (e is not null)
+        {
+            point.Attributes.Add(e);
+        }
+
+        Append(definition, metric, point);
+    }
+
+    /// <inheritdoc cref="Add(MetricDefinition, long, KeyValue, KeyValue, KeyValue, KeyValue?, KeyValue?)"/>
+    public void Add(MetricDefinition definition, double value, KeyValue a, KeyValue b, KeyValue c, KeyValue? d = null, KeyValue? e = null)
+    {
+        if (Resolve(definition) is not { } metric)
+        {
+            return;
+        }
+
+        var point = new NumberDataPoint { TimeUnixNano = _time, AsDouble = value };
+        point.Attributes.Capacity = e is not null ? 5 : d is not null ? 4 : 3;
+        point.Attributes.Add(a);
+        point.Attributes.Add(b);
+        point.Attributes.Add(c);
+        if (d is not null)
+        {
+            point.Attributes.Add(d);
+        }
+
+        if (e is not null)
+        {
+            point.Attributes.Add(e);
+        }
+
+        Append(definition, metric, point);
+    }
+
+    /// <summary>
+    /// Moves every point of <paramref name="others"/> (collected in parallel, e.g. one per database) into this set,
+    /// each metric's point list sized once for all of them (large lists would otherwise grow on the large object heap
+    /// step by step, every scrape).
+    /// </summary>
+    public void AddAll(IReadOnlyList<MetricSet> others)
+    {
+        var totals = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var other in others)
+        {
+            foreach (var source in other._order)
+            {
+                totals[source.Name] = totals.GetValueOrDefault(source.Name) + Points(source).Count;
+            }
+        }
+
+        foreach (var (name, count) in totals)
+        {
+            var total = count;
+            if (_metrics.TryGetValue(name, out var metric))
+            {
+                total += Points(metric).Count;
+            }
+            else
+            {
+                var like = others.First(o => o._metrics.ContainsKey(name))._metrics[name];
+                metric = new Metric { Name = like.Name, Unit = like.Unit, Description = like.Description };
+                if (like.DataCase == Metric.DataOneofCase.Sum)
+                {
+                    metric.Sum = new Sum { AggregationTemporality = like.Sum.AggregationTemporality, IsMonotonic = like.Sum.IsMonotonic };
+                }
+                else
+                {
+                    metric.Gauge = new Gauge();
+                }
+
+                _metrics[name] = metric;
+                _order.Add(metric);
+            }
+
+            if (Points(metric).Capacity < total)
+            {
+                Points(metric).Capacity = total;
+            }
+        }
+
+        foreach (var other in others)
+        {
+            AddAll(other);
+        }
+    }
+
+    private static Google.Protobuf.Collections.RepeatedField<NumberDataPoint> Points(Metric metric) =>
+        metric.DataCase == Metric.DataOneofCase.Sum ? metric.Sum.DataPoints : metric.Gauge.DataPoints;
+
+    /// <summary>Moves every point of <paramref name="other"/> (collected in parallel, e.g. per database) into this set.</summary>
+    public void AddAll(MetricSet other)
+    {
+        foreach (var source in other._order)
+        {
+            if (!_metrics.TryGetValue(source.Name, out var metric))
+            {
+                _metrics[source.Name] = source;
+                _order.Add(source);
+                PointCount += source.DataCase == Metric.DataOneofCase.Sum ? source.Sum.DataPoints.Count : source.Gauge.DataPoints.Count;
+                continue;
+            }
+
+            if (source.DataCase == Metric.DataOneofCase.Sum)
+            {
+                metric.Sum.DataPoints.Add(source.Sum.DataPoints);
+                PointCount += source.Sum.DataPoints.Count;
+            }
+            else
+            {
+                metric.Gauge.DataPoints.Add(source.Gauge.DataPoints);
+                PointCount += source.Gauge.DataPoints.Count;
+            }
+        }
+    }
+
+    private Metric? Resolve(MetricDefinition definition)
+    {
+        if (!_byDefinition.TryGetValue(definition, out var metric))
+        {
+            metric = _enabled(definition.Name) ? GetOrCreate(definition, definition.Name, definition.Unit, definition.Description) : null;
+            _byDefinition[definition] = metric;
+        }
+
+        return metric;
+    }
+
+    private Metric GetOrCreate(MetricDefinition definition, string name, string unit, string description)
+    {
         if (!_metrics.TryGetValue(name, out var metric))
         {
             metric = new Metric { Name = name, Unit = unit, Description = description };
@@ -62,7 +210,11 @@ internal sealed class MetricSet
             _order.Add(metric);
         }
 
-        var point = NumberPoint(_time, value, intValue, attributes);
+        return metric;
+    }
+
+    private void Append(MetricDefinition definition, Metric metric, NumberDataPoint point)
+    {
         if (definition.Kind == MetricKind.Counter)
         {
             point.StartTimeUnixNano = _start;
@@ -74,6 +226,17 @@ internal sealed class MetricSet
         }
 
         PointCount++;
+    }
+
+    private void AddPoint(MetricDefinition definition, string name, string unit, string description, double value, long? intValue, IReadOnlyList<(string Key, string? Value)> attributes)
+    {
+        if (!_enabled(name))
+        {
+            return;
+        }
+
+        var metric = GetOrCreate(definition, name, unit, description);
+        Append(definition, metric, NumberPoint(_time, value, intValue, attributes));
     }
 
     /// <summary>

@@ -126,7 +126,7 @@ internal sealed class ConnectionBroker : IAsyncDisposable
         lock (_lock)
         {
             _idle.AddFirst(new Idle(connection, connection.Database, _time.GetTimestamp(), OpenedAt(connection)));
-            if (_idle.Count > _pool.MaxIdleConns)
+            if (_idle.Count > _pool.EffectiveMaxIdleConns)
             {
                 surplus = _idle.Last!.Value.Connection;
                 _idle.RemoveLast();

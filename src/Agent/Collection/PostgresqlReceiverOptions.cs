@@ -146,8 +146,11 @@ internal sealed class ConnectionPoolOptions
     /// <summary>Most connections open at once across all databases; keep it well under the role's CONNECTION LIMIT.</summary>
     public int MaxOpenConns { get; set; } = 5;
 
-    /// <summary>Most idle connections kept between scrapes.</summary>
-    public int MaxIdleConns { get; set; } = 5;
+    /// <summary>Most idle connections kept between scrapes; default (negative): <see cref="MaxOpenConns"/>, so every database's session is kept.</summary>
+    public int MaxIdleConns { get; set; } = -1;
+
+    /// <summary>The idle sessions actually kept: <see cref="MaxIdleConns"/>, at most <see cref="MaxOpenConns"/>.</summary>
+    public int EffectiveMaxIdleConns => MaxIdleConns < 0 ? MaxOpenConns : Math.Min(MaxIdleConns, MaxOpenConns);
 
     public TimeSpan ConnMaxLifetime { get; set; } = TimeSpan.FromHours(1);
 
@@ -167,6 +170,18 @@ internal sealed class QueryConfigOptions
     public QueryTarget ReplicationStats { get; set; } = new() { Target = "primary" };
 
     public QueryTarget ReadOnlyStats { get; set; } = new() { Target = "any" };
+
+    /// <summary>
+    /// How often table and index sizes are measured (<c>pg_total_relation_size</c>/<c>pg_relation_size</c> read every
+    /// relation's files, the most expensive statistics): on the first scrape at or after each multiple of it; the
+    /// last measurement is sent with every scrape in between. 0 or at most collection_interval: every scrape.
+    /// </summary>
+    public QueryInterval SizeStats { get; set; } = new() { Interval = TimeSpan.FromMinutes(5) };
+}
+
+internal sealed class QueryInterval
+{
+    public TimeSpan Interval { get; set; }
 }
 
 internal sealed class QueryTarget

@@ -22,6 +22,7 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly string _configuredRole;
     private readonly HashSet<string> _reportedMissing = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DatabaseState> _databaseStates = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Database, string Query), long> _errors = [];
     private readonly string _agentId;
     private readonly string _hostName;
@@ -69,7 +70,7 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
             LastError = null;
             if (Runs(_options.QueryConfig.ReadOnlyStats, resource, time))
             {
-                await ScrapeDatabasesAsync(set, databases, deadline.Token).ConfigureAwait(false);
+                await ScrapeDatabasesAsync(set, databases, time, deadline.Token).ConfigureAwait(false);
             }
 
             await RunCustomQueriesAsync(set, deadline.Token).ConfigureAwait(false);
@@ -525,20 +526,48 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
 
     // ---------------- per database ----------------
 
-    private async Task ScrapeDatabasesAsync(MetricSet set, List<string> databases, CancellationToken ct)
+    private async Task ScrapeDatabasesAsync(MetricSet set, List<string> databases, DateTimeOffset at, CancellationToken ct)
     {
         var parallel = Math.Max(1, Math.Min(_options.ConnectionPool.MaxOpenConns, 4));
-        var results = new System.Collections.Concurrent.ConcurrentBag<Action<MetricSet>>();
-        await Parallel.ForEachAsync(databases, new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = ct }, async (database, token) =>
+        var sizesBucket = SizesBucket(at);
+        WarnIfPoolTooSmall(databases);
+        var states = new DatabaseState[databases.Count];
+        lock (_databaseStates)
         {
+            for (var i = 0; i < databases.Count; i++)
+            {
+                if (!_databaseStates.TryGetValue(databases[i], out var state))
+                {
+                    state = new DatabaseState(databases[i]);
+                    _databaseStates[databases[i]] = state;
+                }
+
+                states[i] = state;
+            }
+
+            // A dropped database's names and sizes go with it.
+            if (_databaseStates.Count > databases.Count)
+            {
+                var current = new HashSet<string>(databases, StringComparer.Ordinal);
+                foreach (var gone in _databaseStates.Keys.Where(d => !current.Contains(d)).ToList())
+                {
+                    _databaseStates.Remove(gone);
+                }
+            }
+        }
+
+        await Parallel.ForEachAsync(states, new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = ct }, async (state, token) =>
+        {
+            var database = state.Names.Database.Value.StringValue;
             var started = Stopwatch.StartNew();
-            var rows = new List<Action<MetricSet>>();
+            // MetricSet is not thread-safe: each database fills its own, merged below.
+            state.Set = NewSet(set);
             NpgsqlConnection? connection = null;
             var broken = false;
             try
             {
                 connection = await _broker.AcquireAsync(database, token).ConfigureAwait(false);
-                await ScrapeTablesAsync(connection, database, rows, token).ConfigureAwait(false);
+                await ScrapeTablesAsync(connection, state, sizesBucket, token).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is NpgsqlException or TimeoutException || (ex is OperationCanceledException && !ct.IsCancellationRequested))
             {
@@ -556,26 +585,160 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
 
             var seconds = started.Elapsed.TotalSeconds;
             AgentMetrics.ScrapeDuration.WithLabels(Instance, database).Observe(seconds);
-            rows.Add(s => s.Add(MetricCatalog.ScrapeDuration, seconds, ("database_name", database)));
-            foreach (var row in rows)
-            {
-                results.Add(row);
-            }
+            state.Set.Add(MetricCatalog.ScrapeDuration, seconds, ("database_name", database));
         }).ConfigureAwait(false);
 
-        // MetricSet is not thread-safe; the per-database work only collected what to add.
-        foreach (var add in results)
+        var perDatabase = new List<MetricSet>(states.Length);
+        foreach (var state in states)
         {
-            add(set);
+            if (state.Set is { } filled)
+            {
+                perDatabase.Add(filled);
+                state.Set = null;
+            }
+        }
+
+        set.AddAll(perDatabase);
+    }
+
+    /// <summary>
+    /// Sessions are kept one per database: with more databases than the pool keeps, every scrape closes and opens
+    /// sessions (a fork, authentication and a cold catalog cache each on the server). Said once per database count.
+    /// </summary>
+    private void WarnIfPoolTooSmall(List<string> databases)
+    {
+        var needed = databases.Count + (databases.Contains(_connections.DefaultDatabase) ? 0 : 1);
+        var statements = _options.StatementsDatabase;
+        if (_options.StatementsTopN > 0 && statements.Length > 0 && statements != _connections.DefaultDatabase && !databases.Contains(statements))
+        {
+            needed++;
+        }
+
+        var kept = _options.ConnectionPool.EffectiveMaxIdleConns;
+        if (needed > kept && needed != _warnedSessionsNeeded)
+        {
+            _warnedSessionsNeeded = needed;
+            LogPoolTooSmall(_logger, Instance, needed, kept);
         }
     }
 
-    private async Task ScrapeTablesAsync(NpgsqlConnection connection, string database, List<Action<MetricSet>> rows, CancellationToken ct)
-    {
-        var db = ("database_name", (string?)database);
+    private int _warnedSessionsNeeded;
 
-        // Statistics views never wait on locks; sizes need the relation, so they come from a separate query
-        // that skips relations someone holds exclusively (an ALTER TABLE must not cost every other table).
+    private MetricSet NewSet(MetricSet like) => new(like.Time, like.Start, name => !_options.Metrics.TryGetValue(name, out var s) || s.Enabled);
+
+    /// <summary>
+    /// Which <c>query_config.size_stats.interval</c> period <paramref name="at"/> falls in (sizes are measured once per
+    /// period, on the same grid for every agent), or -1 when sizes are measured at every scrape.
+    /// </summary>
+    private long SizesBucket(DateTimeOffset at)
+    {
+        var interval = _options.QueryConfig.SizeStats.Interval;
+        return interval <= _options.CollectionInterval ? -1 : at.ToUnixTimeMilliseconds() / (long)interval.TotalMilliseconds;
+    }
+
+    private bool Enabled(MetricDefinition metric) => !_options.Metrics.TryGetValue(metric.Name, out var s) || s.Enabled;
+
+    /// <summary>One database's attribute objects and last measured sizes, kept between scrapes.</summary>
+    private sealed class DatabaseState(string database)
+    {
+        public AttributeCache Names { get; } = new(database);
+
+        /// <summary>Table sizes by (schema, table) as last measured; null before the first measurement.</summary>
+        public Dictionary<(string, string), long>? TableSizes;
+
+        /// <summary>Index sizes by (schema, table, index) as last measured.</summary>
+        public Dictionary<(string, string, string), long>? IndexSizes;
+
+        /// <summary>The size period of the last complete measurement.</summary>
+        public long MeasuredBucket = long.MinValue;
+
+        /// <summary>This scrape's points of the database (filled by one task, merged afterwards).</summary>
+        public MetricSet? Set;
+    }
+
+    private static readonly KeyValue OpInsert = AttributeCache.Text("operation", "insert");
+    private static readonly KeyValue OpUpdate = AttributeCache.Text("operation", "update");
+    private static readonly KeyValue OpHotUpdate = AttributeCache.Text("operation", "hot_update");
+    private static readonly KeyValue OpDelete = AttributeCache.Text("operation", "delete");
+    private static readonly KeyValue OpRead = AttributeCache.Text("operation", "read");
+    private static readonly KeyValue OpFetch = AttributeCache.Text("operation", "fetch");
+    private static readonly KeyValue VacuumManual = AttributeCache.Text("vacuum_type", "manual");
+    private static readonly KeyValue VacuumAuto = AttributeCache.Text("vacuum_type", "auto");
+    private static readonly KeyValue AnalyzeManual = AttributeCache.Text("analyze_type", "manual");
+    private static readonly KeyValue AnalyzeAuto = AttributeCache.Text("analyze_type", "auto");
+    private static readonly KeyValue ScanSequential = AttributeCache.Text("scan_type", "sequential");
+    private static readonly KeyValue ScanIndex = AttributeCache.Text("scan_type", "index");
+
+    private async Task ScrapeTablesAsync(NpgsqlConnection connection, DatabaseState state, long sizesBucket, CancellationToken ct)
+    {
+        var database = state.Names.Database.Value.StringValue;
+        var names = state.Names;
+        var set = state.Set!;
+        var db = names.Database;
+        var tableSizes = Enabled(MetricCatalog.TableSize);
+        var indexSizes = Enabled(MetricCatalog.IndexSize);
+
+        // Sizes read every relation's files (pg_total_relation_size: heap, indexes, TOAST, every fork), the most
+        // expensive statistics by far, and change slowly: they are measured once per query_config.size_stats.interval
+        // and the last measurement is sent with every scrape in between, for the tables and indexes that still exist.
+        // They skip relations someone holds exclusively (an ALTER TABLE must not cost every other table); such a
+        // relation keeps its last measured size.
+        var measure = sizesBucket < 0 || state.MeasuredBucket != sizesBucket || state.TableSizes is null;
+        if (measure && (tableSizes || indexSizes))
+        {
+            var complete = true;
+            var tables = new Dictionary<(string, string), long>(state.TableSizes?.Count ?? 64);
+            if (tableSizes)
+            {
+                complete &= await QueryAsync(connection, database, "table_sizes", $"""
+                    SELECT t.schemaname, t.relname, pg_total_relation_size(t.relid)
+                    FROM pg_stat_user_tables t
+                    WHERE NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.relation = t.relid AND l.mode = 'AccessExclusiveLock' AND l.granted)
+                    ORDER BY t.n_live_tup + t.n_dead_tup DESC
+                    LIMIT {_options.MaxTablesPerDatabase}
+                    """, r => tables[(r.GetString(0), r.GetString(1))] = r.GetInt64(2), ct).ConfigureAwait(false);
+            }
+
+            var indexes = new Dictionary<(string, string, string), long>(state.IndexSizes?.Count ?? 64);
+            if (indexSizes)
+            {
+                complete &= await QueryAsync(connection, database, "index_sizes", $"""
+                    SELECT i.schemaname, i.relname, i.indexrelname, pg_relation_size(i.indexrelid)
+                    FROM pg_stat_user_indexes i
+                    WHERE NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.relation IN (i.indexrelid, i.relid) AND l.mode = 'AccessExclusiveLock' AND l.granted)
+                    ORDER BY i.idx_scan DESC
+                    LIMIT {_options.MaxTablesPerDatabase * 4}
+                    """, r => indexes[(r.GetString(0), r.GetString(1), r.GetString(2))] = r.GetInt64(3), ct).ConfigureAwait(false);
+            }
+
+            // Locked relations keep the size last measured.
+            if (state.TableSizes is { } oldTables)
+            {
+                foreach (var (key, size) in oldTables)
+                {
+                    tables.TryAdd(key, size);
+                }
+            }
+
+            if (state.IndexSizes is { } oldIndexes)
+            {
+                foreach (var (key, size) in oldIndexes)
+                {
+                    indexes.TryAdd(key, size);
+                }
+            }
+
+            state.TableSizes = tables;
+            state.IndexSizes = indexes;
+            // A failed measurement is retried at the next scrape.
+            state.MeasuredBucket = complete ? sizesBucket : long.MinValue;
+        }
+
+        // Statistics views never wait on locks.
+        var sizes = tableSizes ? state.TableSizes : null;
+        // At a measurement, the tables and indexes that still exist (the sizes of dropped ones are forgotten).
+        var present = measure ? new HashSet<(string, string)>() : null;
+        var presentIndexes = measure ? new HashSet<(string, string, string)>() : null;
         await QueryAsync(connection, database, "pg_stat_user_tables", $"""
             SELECT schemaname, relname, n_live_tup, n_dead_tup,
                    n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del, vacuum_count, autovacuum_count, analyze_count, autoanalyze_count,
@@ -586,85 +749,82 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
             LIMIT {_options.MaxTablesPerDatabase}
             """, r =>
         {
-            var schema = ("schema_name", (string?)r.GetString(0));
-            var table = ("table_name", (string?)r.GetString(1));
+            var schemaName = r.GetString(0);
+            var tableName = r.GetString(1);
+            var schema = names.Schema(schemaName);
+            var table = names.Table(tableName);
             var live = r.GetInt64(2);
             var dead = r.GetInt64(3);
-            var values = new long[10];
-            for (var i = 0; i < 10; i++)
+            set.Add(MetricCatalog.TableRows, live, db, schema, table);
+            set.Add(MetricCatalog.TableDeadRows, dead, db, schema, table);
+            if (live + dead > 0)
             {
-                values[i] = r.GetInt64(i + 4);
+                set.Add(MetricCatalog.TableBloatRatio, (double)dead / (live + dead), db, schema, table);
             }
 
-            double? vacuumAge = r.IsDBNull(14) ? null : r.GetDouble(14);
-            rows.Add(s =>
+            set.Add(MetricCatalog.TableModifications, r.GetInt64(4), db, schema, table, OpInsert);
+            set.Add(MetricCatalog.TableModifications, r.GetInt64(5), db, schema, table, OpUpdate);
+            set.Add(MetricCatalog.TableModifications, r.GetInt64(6), db, schema, table, OpHotUpdate);
+            set.Add(MetricCatalog.TableModifications, r.GetInt64(7), db, schema, table, OpDelete);
+            set.Add(MetricCatalog.TableVacuum, r.GetInt64(8), db, schema, table, VacuumManual);
+            set.Add(MetricCatalog.TableVacuum, r.GetInt64(9), db, schema, table, VacuumAuto);
+            set.Add(MetricCatalog.TableAnalyze, r.GetInt64(10), db, schema, table, AnalyzeManual);
+            set.Add(MetricCatalog.TableAnalyze, r.GetInt64(11), db, schema, table, AnalyzeAuto);
+            set.Add(MetricCatalog.TableScans, r.GetInt64(12), db, schema, table, ScanSequential);
+            set.Add(MetricCatalog.TableScans, r.GetInt64(13), db, schema, table, ScanIndex);
+            if (!r.IsDBNull(14))
             {
-                s.Add(MetricCatalog.TableRows, live, db, schema, table);
-                s.Add(MetricCatalog.TableDeadRows, dead, db, schema, table);
-                if (live + dead > 0)
-                {
-                    s.Add(MetricCatalog.TableBloatRatio, (double)dead / (live + dead), db, schema, table);
-                }
+                set.Add(MetricCatalog.TableLastVacuumAge, r.GetDouble(14), db, schema, table);
+            }
 
-                s.Add(MetricCatalog.TableModifications, values[0], db, schema, table, ("operation", "insert"));
-                s.Add(MetricCatalog.TableModifications, values[1], db, schema, table, ("operation", "update"));
-                s.Add(MetricCatalog.TableModifications, values[2], db, schema, table, ("operation", "hot_update"));
-                s.Add(MetricCatalog.TableModifications, values[3], db, schema, table, ("operation", "delete"));
-                s.Add(MetricCatalog.TableVacuum, values[4], db, schema, table, ("vacuum_type", "manual"));
-                s.Add(MetricCatalog.TableVacuum, values[5], db, schema, table, ("vacuum_type", "auto"));
-                s.Add(MetricCatalog.TableAnalyze, values[6], db, schema, table, ("analyze_type", "manual"));
-                s.Add(MetricCatalog.TableAnalyze, values[7], db, schema, table, ("analyze_type", "auto"));
-                s.Add(MetricCatalog.TableScans, values[8], db, schema, table, ("scan_type", "sequential"));
-                s.Add(MetricCatalog.TableScans, values[9], db, schema, table, ("scan_type", "index"));
-                if (vacuumAge is { } age)
-                {
-                    s.Add(MetricCatalog.TableLastVacuumAge, age, db, schema, table);
-                }
-            });
+            if (sizes is not null && sizes.TryGetValue((schemaName, tableName), out var size))
+            {
+                set.Add(MetricCatalog.TableSize, size, db, schema, table);
+            }
+
+            present?.Add((schemaName, tableName));
         }, ct).ConfigureAwait(false);
 
-        await QueryAsync(connection, database, "table_sizes", $"""
-            SELECT t.schemaname, t.relname, pg_total_relation_size(t.relid)
-            FROM pg_stat_user_tables t
-            WHERE NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.relation = t.relid AND l.mode = 'AccessExclusiveLock' AND l.granted)
-            ORDER BY t.n_live_tup + t.n_dead_tup DESC
-            LIMIT {_options.MaxTablesPerDatabase}
-            """, r =>
-        {
-            var schema = ("schema_name", (string?)r.GetString(0));
-            var table = ("table_name", (string?)r.GetString(1));
-            var size = r.GetInt64(2);
-            rows.Add(s => s.Add(MetricCatalog.TableSize, size, db, schema, table));
-        }, ct).ConfigureAwait(false);
-
+        var indexSizeMap = indexSizes ? state.IndexSizes : null;
         await QueryAsync(connection, database, "pg_stat_user_indexes", $"""
-            SELECT i.schemaname, i.relname, i.indexrelname, i.idx_scan, i.idx_tup_read, i.idx_tup_fetch,
-                   CASE WHEN EXISTS (SELECT 1 FROM pg_locks l WHERE l.relation IN (i.indexrelid, i.relid) AND l.mode = 'AccessExclusiveLock' AND l.granted)
-                        THEN NULL ELSE pg_relation_size(i.indexrelid) END
+            SELECT i.schemaname, i.relname, i.indexrelname, i.idx_scan, i.idx_tup_read, i.idx_tup_fetch
             FROM pg_stat_user_indexes i
             ORDER BY i.idx_scan DESC
             LIMIT {_options.MaxTablesPerDatabase * 4}
             """, r =>
         {
-            var schema = ("schema_name", (string?)r.GetString(0));
-            var table = ("table_name", (string?)r.GetString(1));
-            var index = ("index_name", (string?)r.GetString(2));
-            var scans = r.GetInt64(3);
-            var read = r.GetInt64(4);
-            var fetch = r.GetInt64(5);
-            long? size = r.IsDBNull(6) ? null : r.GetInt64(6);
-            rows.Add(s =>
+            var schemaName = r.GetString(0);
+            var tableName = r.GetString(1);
+            var indexName = r.GetString(2);
+            var schema = names.Schema(schemaName);
+            var table = names.Table(tableName);
+            var index = names.Index(indexName);
+            if (indexSizeMap is not null && indexSizeMap.TryGetValue((schemaName, tableName, indexName), out var size))
             {
-                if (size is { } bytes)
-                {
-                    s.Add(MetricCatalog.IndexSize, bytes, db, schema, table, index);
-                }
+                set.Add(MetricCatalog.IndexSize, size, db, schema, table, index);
+            }
 
-                s.Add(MetricCatalog.IndexScans, scans, db, schema, table, index);
-                s.Add(MetricCatalog.IndexTuples, read, db, schema, table, index, ("operation", "read"));
-                s.Add(MetricCatalog.IndexTuples, fetch, db, schema, table, index, ("operation", "fetch"));
-            });
+            presentIndexes?.Add((schemaName, tableName, indexName));
+            set.Add(MetricCatalog.IndexScans, r.GetInt64(3), db, schema, table, index);
+            set.Add(MetricCatalog.IndexTuples, r.GetInt64(4), db, schema, table, index, OpRead);
+            set.Add(MetricCatalog.IndexTuples, r.GetInt64(5), db, schema, table, index, OpFetch);
         }, ct).ConfigureAwait(false);
+
+        if (present is not null && state.TableSizes is { } knownTables && knownTables.Count > present.Count)
+        {
+            foreach (var key in knownTables.Keys.Where(k => !present.Contains(k)).ToList())
+            {
+                knownTables.Remove(key);
+            }
+        }
+
+        if (presentIndexes is not null && state.IndexSizes is { } knownIndexes && knownIndexes.Count > presentIndexes.Count)
+        {
+            foreach (var key in knownIndexes.Keys.Where(k => !presentIndexes.Contains(k)).ToList())
+            {
+                knownIndexes.Remove(key);
+            }
+        }
     }
 
     // ---------------- custom queries ----------------
@@ -752,7 +912,8 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
 
     // ---------------- helpers ----------------
 
-    private async Task QueryAsync(NpgsqlConnection connection, string database, string name, string sql, Action<NpgsqlDataReader> row, CancellationToken ct)
+    /// <summary>Runs one statistics query; false when it failed (counted and logged) or is not available.</summary>
+    private async Task<bool> QueryAsync(NpgsqlConnection connection, string database, string name, string sql, Action<NpgsqlDataReader> row, CancellationToken ct)
     {
         try
         {
@@ -762,6 +923,8 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
             {
                 row(reader);
             }
+
+            return true;
         }
         catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.UndefinedFunction or PostgresErrorCodes.UndefinedColumn or PostgresErrorCodes.ObjectNotInPrerequisiteState or PostgresErrorCodes.InsufficientPrivilege)
         {
@@ -794,6 +957,8 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
             CountError(database, name);
             LogQueryFailed(_logger, Instance, database, name, "a configured column is missing from the result: " + ex.Message);
         }
+
+        return false;
     }
 
     private void CountError(string database, string query)
@@ -810,6 +975,9 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
 
     [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "PostgreSQL {Instance}: custom_queries[{Query}] returned {Rows} rows for series it already had; only the first row of each series is kept. Add the distinguishing columns as attributes.")]
     private static partial void LogDuplicateRows(ILogger logger, string instance, int query, int rows);
+
+    [LoggerMessage(EventId = 3006, Level = LogLevel.Warning, Message = "PostgreSQL {Instance}: per-database statistics need {Needed} sessions but connection_pool keeps {Kept}; every scrape will open new sessions. Raise connection_pool.max_open_conns to {Needed} (and the role's CONNECTION LIMIT above it), or list fewer databases.")]
+    private static partial void LogPoolTooSmall(ILogger logger, string instance, int needed, int kept);
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Warning, Message = "PostgreSQL {Instance} could not be scraped: {Reason}")]
     private static partial void LogInstanceDown(ILogger logger, string instance, string reason);

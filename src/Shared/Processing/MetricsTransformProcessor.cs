@@ -169,7 +169,9 @@ public sealed class MetricsTransformProcessor : IMetricsConsumer
                 var i = AttributeHelpers.IndexOf(attributes, op.Label);
                 if (i >= 0)
                 {
-                    attributes[i].Key = op.NewLabel;
+                    // A new object, not a rename in place: one attribute object may be shared by many points (the
+                    // agent shares its table and database names), and only this metric's points are renamed.
+                    attributes[i] = new KeyValue { Key = op.NewLabel, Value = attributes[i].Value };
                 }
             }
         }

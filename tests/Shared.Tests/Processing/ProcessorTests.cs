@@ -229,6 +229,29 @@ public sealed class ProcessorTests
     }
 
     [Fact]
+    public async Task MetricsTransform_UpdateLabel_OnAnAttributeObjectSharedWithAnotherMetric_RenamesOnlyTheTransformedMetric()
+    {
+        // The agent shares one attribute object among the points of several metrics (a table's name).
+        var sink = new Capture();
+        var processor = new MetricsTransformProcessor(new MetricsTransformOptions
+        {
+            Transforms = [new MetricTransform { Include = "renamed", Operations = [new TransformOperation { Action = OperationAction.UpdateLabel, Label = "table_name", NewLabel = "relname" }] }],
+        }, sink);
+        var shared = new KeyValue { Key = "table_name", Value = new AnyValue { StringValue = "orders" } };
+        var request = Request([], ("renamed", []), ("kept", []));
+        foreach (var metric in request.ResourceMetrics[0].ScopeMetrics[0].Metrics)
+        {
+            metric.Gauge.DataPoints[0].Attributes.Add(shared);
+        }
+
+        await processor.ConsumeAsync(request, CancellationToken.None).WaitAsync(Timeout);
+
+        var metrics = sink.Received.Single().ResourceMetrics[0].ScopeMetrics[0].Metrics;
+        Assert.Equal("relname", metrics.Single(m => m.Name == "renamed").Gauge.DataPoints[0].Attributes.Single().Key);
+        Assert.Equal("table_name", metrics.Single(m => m.Name == "kept").Gauge.DataPoints[0].Attributes.Single().Key);
+    }
+
+    [Fact]
     public async Task MemoryLimiter_AboveTheSoftLimit_RefusesWithARetryDelay()
     {
         var sink = new Capture();
