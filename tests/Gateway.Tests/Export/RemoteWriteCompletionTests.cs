@@ -1,10 +1,5 @@
 using System.Net;
-using Microsoft.Extensions.Logging.Abstractions;
 using OpenTelemetry.Proto.Collector.Metrics.V1;
-using OpenTelemetry.Proto.Common.V1;
-using OpenTelemetry.Proto.Metrics.V1;
-using OpenTelemetry.Proto.Resource.V1;
-using PgOtelGateway.Gateway.Export.RemoteWrite;
 using PgOtelGateway.Shared.RemoteWrite.Proto;
 using Xunit;
 
@@ -23,10 +18,10 @@ public sealed class RemoteWriteCompletionTests
     public async Task Consume_WhileTheReceiverAnswers503_CompletesOnlyAfterDelivery()
     {
         var receiver = new ScriptedReceiver { Status = HttpStatusCode.ServiceUnavailable };
-        using var exporter = Create(receiver);
+        using var exporter = RemoteWriteTestKit.Create(receiver);
         await exporter.StartAsync(CancellationToken.None);
 
-        var task = exporter.ConsumeAsync(Request("up", 3), CancellationToken.None);
+        var task = exporter.ConsumeAsync(RemoteWriteTestKit.Request("up", 3), CancellationToken.None);
         await receiver.WaitForCallsAsync(2);
         Assert.False(task.IsCompleted);
 
@@ -40,12 +35,12 @@ public sealed class RemoteWriteCompletionTests
     public async Task Consume_BatchWithOneRejectedSeries_DropsOnlyThatSeriesAndDeliversTheRestInOrder()
     {
         var receiver = new ScriptedReceiver { RejectSeries = "bad" };
-        using var exporter = Create(receiver, maxSamplesPerSend: 1000);
+        using var exporter = RemoteWriteTestKit.Create(receiver, maxSamplesPerSend: 1000);
         await exporter.StartAsync(CancellationToken.None);
 
-        var request = Request("good", 10);
-        request.ResourceMetrics[0].ScopeMetrics[0].Metrics.Add(Request("bad", 1).ResourceMetrics[0].ScopeMetrics[0].Metrics[0]);
-        request.ResourceMetrics[0].ScopeMetrics[0].Metrics.Add(Request("late", 5).ResourceMetrics[0].ScopeMetrics[0].Metrics[0]);
+        var request = RemoteWriteTestKit.Request("good", 10);
+        request.ResourceMetrics[0].ScopeMetrics[0].Metrics.Add(RemoteWriteTestKit.Request("bad", 1).ResourceMetrics[0].ScopeMetrics[0].Metrics[0]);
+        request.ResourceMetrics[0].ScopeMetrics[0].Metrics.Add(RemoteWriteTestKit.Request("late", 5).ResourceMetrics[0].ScopeMetrics[0].Metrics[0]);
         await exporter.ConsumeAsync(request, CancellationToken.None).WaitAsync(Timeout);
 
         var snapshot = exporter.Snapshot();
@@ -61,7 +56,7 @@ public sealed class RemoteWriteCompletionTests
         // Prometheus going down mid-request: it commits the batch, the answer never comes. The retry carries
         // samples older than what the series now holds, which Prometheus rejects as out of order.
         var receiver = new TsdbReceiver { LoseNextAnswer = HttpRequestError.ResponseEnded };
-        using var exporter = Create(receiver, maxSamplesPerSend: 1000);
+        using var exporter = RemoteWriteTestKit.Create(receiver, maxSamplesPerSend: 1000);
         await exporter.StartAsync(CancellationToken.None);
 
         await exporter.ConsumeAsync(Requests("up", 3, samples: 4), CancellationToken.None).WaitAsync(Timeout);
@@ -77,7 +72,7 @@ public sealed class RemoteWriteCompletionTests
     {
         // A refused connection stored nothing, so a later out-of-order answer is a real rejection.
         var receiver = new TsdbReceiver { LoseNextAnswer = HttpRequestError.ConnectionError, LatestBefore = ("up", 2, long.MaxValue) };
-        using var exporter = Create(receiver, maxSamplesPerSend: 1000);
+        using var exporter = RemoteWriteTestKit.Create(receiver, maxSamplesPerSend: 1000);
         await exporter.StartAsync(CancellationToken.None);
 
         await exporter.ConsumeAsync(Requests("up", 3, samples: 1), CancellationToken.None).WaitAsync(Timeout);
@@ -87,41 +82,10 @@ public sealed class RemoteWriteCompletionTests
         Assert.Equal(2, snapshot.SentPoints);
     }
 
-    private static RemoteWriteExporter Create(HttpMessageHandler receiver, int maxSamplesPerSend = 5000) => new(
-        "prometheusremotewrite",
-        new RemoteWriteOptions
-        {
-            Endpoint = "http://receiver.invalid/api/v1/write",
-            TargetInfo = new EnabledOption { Enabled = false },
-            RetryOnFailure = new RetryOptions { InitialInterval = TimeSpan.FromMilliseconds(10), MaxInterval = TimeSpan.FromMilliseconds(50) },
-            RemoteWriteQueue = new RemoteWriteQueueOptions { NumConsumers = 1, MaxSamplesPerSend = maxSamplesPerSend },
-        },
-        NullLogger<RemoteWriteExporter>.Instance,
-        receiver);
-
-    private static ExportMetricsServiceRequest Request(string metric, int series)
-    {
-        var gauge = new Gauge();
-        for (var i = 0; i < series; i++)
-        {
-            var point = new NumberDataPoint { AsDouble = i, TimeUnixNano = 1_700_000_000_000_000_000UL };
-            point.Attributes.Add(new KeyValue { Key = "i", Value = new AnyValue { IntValue = i } });
-            gauge.DataPoints.Add(point);
-        }
-
-        var request = new ExportMetricsServiceRequest();
-        request.ResourceMetrics.Add(new ResourceMetrics
-        {
-            Resource = new Resource(),
-            ScopeMetrics = { new ScopeMetrics { Metrics = { new Metric { Name = metric, Gauge = gauge } } } },
-        });
-        return request;
-    }
-
     /// <summary><paramref name="samples"/> gauge points per series, one second apart, in one request.</summary>
     private static ExportMetricsServiceRequest Requests(string metric, int series, int samples)
     {
-        var request = Request(metric, series);
+        var request = RemoteWriteTestKit.Request(metric, series);
         var gauge = request.ResourceMetrics[0].ScopeMetrics[0].Metrics[0].Gauge;
         var first = gauge.DataPoints.ToList();
         for (var k = 1; k < samples; k++)

@@ -1,11 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using Microsoft.Extensions.Logging.Abstractions;
-using OpenTelemetry.Proto.Collector.Metrics.V1;
-using OpenTelemetry.Proto.Common.V1;
-using OpenTelemetry.Proto.Metrics.V1;
-using OpenTelemetry.Proto.Resource.V1;
-using PgOtelGateway.Gateway.Export.RemoteWrite;
 using PgOtelGateway.Gateway.Telemetry;
 using Xunit;
 
@@ -25,10 +19,10 @@ public sealed class RemoteWriteRetryPolicyTests
         // The exporter's own backoff (10–50 ms here) is far below the 2 s the receiver asks for, so only
         // honouring Retry-After (less at most 20 % jitter) makes the second attempt wait 1.6 s or more.
         var receiver = new ScriptedReceiver(_ => Answer(HttpStatusCode.TooManyRequests, retryAfterSeconds: 2), HttpStatusCode.NoContent);
-        using var exporter = Create(receiver, "rw-retry-after");
+        using var exporter = RemoteWriteTestKit.Create(receiver, "rw-retry-after");
         await exporter.StartAsync(CancellationToken.None);
 
-        await exporter.ConsumeAsync(Request("throttled", 2), CancellationToken.None).WaitAsync(Timeout);
+        await exporter.ConsumeAsync(RemoteWriteTestKit.Request("throttled", 2), CancellationToken.None).WaitAsync(Timeout);
 
         var calls = receiver.CallTimes;
         Assert.Equal(2, calls.Count);
@@ -49,11 +43,11 @@ public sealed class RemoteWriteRetryPolicyTests
         var id = "rw-drop-" + (int)status;
         var droppedBefore = GatewayMetrics.ExporterDroppedPoints.WithLabels(id, "rejected").Value;
         var receiver = new ScriptedReceiver(_ => Answer(status), status);
-        using var exporter = Create(receiver, id);
+        using var exporter = RemoteWriteTestKit.Create(receiver, id);
         await exporter.StartAsync(CancellationToken.None);
 
         // One series: nothing to split, so a single attempt decides.
-        await exporter.ConsumeAsync(Request("refused", 1), CancellationToken.None).WaitAsync(Timeout);
+        await exporter.ConsumeAsync(RemoteWriteTestKit.Request("refused", 1), CancellationToken.None).WaitAsync(Timeout);
 
         Assert.Single(receiver.CallTimes);
         var snapshot = exporter.Snapshot();
@@ -65,7 +59,7 @@ public sealed class RemoteWriteRetryPolicyTests
         // The exporter is not stuck: the next request goes through once the receiver takes it.
         receiver.Then = HttpStatusCode.NoContent;
         receiver.First = null;
-        await exporter.ConsumeAsync(Request("accepted", 1), CancellationToken.None).WaitAsync(Timeout);
+        await exporter.ConsumeAsync(RemoteWriteTestKit.Request("accepted", 1), CancellationToken.None).WaitAsync(Timeout);
         Assert.Equal(1, exporter.Snapshot().SentPoints);
         await exporter.StopAsync(CancellationToken.None).WaitAsync(Timeout);
     }
@@ -79,37 +73,6 @@ public sealed class RemoteWriteRetryPolicyTests
         }
 
         return response;
-    }
-
-    private static RemoteWriteExporter Create(HttpMessageHandler receiver, string id) => new(
-        id,
-        new RemoteWriteOptions
-        {
-            Endpoint = "http://receiver.invalid/api/v1/write",
-            TargetInfo = new EnabledOption { Enabled = false },
-            RetryOnFailure = new RetryOptions { InitialInterval = TimeSpan.FromMilliseconds(10), MaxInterval = TimeSpan.FromMilliseconds(50) },
-            RemoteWriteQueue = new RemoteWriteQueueOptions { NumConsumers = 1, MaxSamplesPerSend = 1000 },
-        },
-        NullLogger<RemoteWriteExporter>.Instance,
-        receiver);
-
-    private static ExportMetricsServiceRequest Request(string metric, int series)
-    {
-        var gauge = new Gauge();
-        for (var i = 0; i < series; i++)
-        {
-            var point = new NumberDataPoint { AsDouble = i, TimeUnixNano = 1_700_000_000_000_000_000UL };
-            point.Attributes.Add(new KeyValue { Key = "i", Value = new AnyValue { IntValue = i } });
-            gauge.DataPoints.Add(point);
-        }
-
-        var request = new ExportMetricsServiceRequest();
-        request.ResourceMetrics.Add(new ResourceMetrics
-        {
-            Resource = new Resource(),
-            ScopeMetrics = { new ScopeMetrics { Metrics = { new Metric { Name = metric, Gauge = gauge } } } },
-        });
-        return request;
     }
 
     /// <summary>Answers the first call with <see cref="First"/>, every later one with <see cref="Then"/>, and records when each came.</summary>
