@@ -1,7 +1,7 @@
-using System.Security.Cryptography.X509Certificates;
 using Grpc.Core;
 using Grpc.Net.Client;
 using OpenTelemetry.Proto.Collector.Metrics.V1;
+using PgOtelGateway.Shared.Security;
 using PgOtelGateway.Tests.Common;
 using Xunit;
 
@@ -57,20 +57,9 @@ public sealed class GrpcMutualTlsTests
 
     private static GrpcChannel Secure(int port, string caFile, string? certFile, string? keyFile)
     {
+        // The clients' own TLS set-up (the agent's otlp exporter and the ring use it too).
         var handler = new SocketsHttpHandler();
-        var roots = new X509Certificate2Collection();
-        roots.ImportFromPemFile(caFile);
-        handler.SslOptions.CertificateChainPolicy = new X509ChainPolicy
-        {
-            TrustMode = X509ChainTrustMode.CustomRootTrust,
-            RevocationMode = X509RevocationMode.NoCheck,
-        };
-        handler.SslOptions.CertificateChainPolicy.CustomTrustStore.AddRange(roots);
-        if (certFile is not null)
-        {
-            handler.SslOptions.ClientCertificates = [X509Certificate2.CreateFromPemFile(certFile, keyFile)];
-        }
-
+        TlsClientSetup.Apply(handler.SslOptions, caFile, certFile ?? "", keyFile ?? "", serverName: "", insecureSkipVerify: false);
         return GrpcChannel.ForAddress($"https://127.0.0.1:{port}", new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true });
     }
 }

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Security.Cryptography.X509Certificates;
 using Google.Protobuf;
+using PgOtelGateway.Shared.Security;
 using PgOtelGateway.Tests.Common;
 using Xunit;
 
@@ -127,23 +127,9 @@ public sealed class TlsTests
 
     private static async Task<HttpStatusCode> PostAsync(int port, byte[] body, string? caFile, string? certFile, string? keyFile)
     {
+        // The clients' own TLS set-up (no CA file: the system's trust store).
         using var handler = new SocketsHttpHandler();
-        if (caFile is not null)
-        {
-            var roots = new X509Certificate2Collection();
-            roots.ImportFromPemFile(caFile);
-            handler.SslOptions.CertificateChainPolicy = new X509ChainPolicy
-            {
-                TrustMode = X509ChainTrustMode.CustomRootTrust,
-                RevocationMode = X509RevocationMode.NoCheck,
-            };
-            handler.SslOptions.CertificateChainPolicy.CustomTrustStore.AddRange(roots);
-        }
-
-        if (certFile is not null)
-        {
-            handler.SslOptions.ClientCertificates = [X509Certificate2.CreateFromPemFile(certFile, keyFile)];
-        }
+        TlsClientSetup.Apply(handler.SslOptions, caFile ?? "", certFile ?? "", keyFile ?? "", serverName: "", insecureSkipVerify: false);
 
         using var http = new HttpClient(handler) { Timeout = TestTimeouts.Short };
         using var content = new ByteArrayContent(body);
