@@ -130,8 +130,4 @@ internal sealed class OtlpIngestRegistry
 
     /// <summary>The receiver on this port; null when there is none or (see <see cref="IsOpen"/>) not yet.</summary>
     public OtlpIngest? ForHttpPort(int port) => _open ? _byHttpPort.GetValueOrDefault(port) : null;
-
-    public bool IsGrpcPort(int port) => _byGrpcPort.ContainsKey(port);
-
-    public bool IsHttpPort(int port) => _byHttpPort.ContainsKey(port);
 }
