@@ -58,6 +58,22 @@ internal sealed partial class DiskSpool : IDisposable
         Publish();
     }
 
+    /// <summary>The spool's folder.</summary>
+    public string Folder => _directory;
+
+    /// <summary>Takes every batch out, oldest first (a corrupt one is dropped and counted, as by <see cref="TryPeekOldest"/>).</summary>
+    public List<ExportMetricsServiceRequest> TakeAll()
+    {
+        var batches = new List<ExportMetricsServiceRequest>();
+        while (TryPeekOldest(out var sequence, out var batch, out _))
+        {
+            batches.Add(batch);
+            Remove(sequence);
+        }
+
+        return batches;
+    }
+
     /// <summary>Batches waiting on disk.</summary>
     public int Count
     {

@@ -105,7 +105,6 @@ internal sealed partial class LoadBalancingExporter : IMetricsConsumer, IPipelin
 
                 var batches = await orphan.RetireAsync().ConfigureAwait(false);
                 orphan.Dispose();
-                DeleteSpoolIfEmpty(SpoolName(address));
                 await RerouteAsync(batches, address).ConfigureAwait(false);
             }
         }
@@ -153,14 +152,7 @@ internal sealed partial class LoadBalancingExporter : IMetricsConsumer, IPipelin
             Directory.Move(directory, aside);
             using (var spool = new DiskSpool(aside, long.MaxValue, _id, _logger))
             {
-                var batches = new List<ExportMetricsServiceRequest>();
-                while (spool.TryPeekOldest(out var sequence, out var batch, out _))
-                {
-                    batches.Add(batch);
-                    spool.Remove(sequence);
-                }
-
-                await RerouteAsync(batches, Path.GetFileName(directory)).ConfigureAwait(false);
+                await RerouteAsync(spool.TakeAll(), Path.GetFileName(directory)).ConfigureAwait(false);
             }
 
             Directory.Delete(aside, recursive: true);
@@ -168,27 +160,6 @@ internal sealed partial class LoadBalancingExporter : IMetricsConsumer, IPipelin
     }
 
     private string SpoolName(string address) => _id + "-" + address;
-
-    private void DeleteSpoolIfEmpty(string name)
-    {
-        if (_options.SendingQueue is not { Enabled: true, StorageDir.Length: > 0 } queue)
-        {
-            return;
-        }
-
-        var directory = OtlpExporter.SpoolDirectory(queue.StorageDir, name);
-        try
-        {
-            if (Directory.Exists(directory) && !Directory.EnumerateFiles(directory, "*.batch").Any())
-            {
-                Directory.Delete(directory, recursive: true);
-            }
-        }
-        catch (IOException)
-        {
-            // Left for the next start, which routes whatever it holds.
-        }
-    }
 
     /// <summary>The ring this exporter routes by (tests read it).</summary>
     internal RingView Ring => _membership.Current;

@@ -29,6 +29,7 @@ internal sealed partial class OtlpExporter : IMetricsConsumer, IPipelineComponen
     private readonly string _spoolName;
     private DiskSpool? _spool;
     private Task? _sender;
+    private bool _retired;
 
     /// <summary>The batch being sent without a spool: handed back by <see cref="RetireAsync"/> if never delivered.</summary>
     private ExportMetricsServiceRequest? _holding;
@@ -136,15 +137,8 @@ internal sealed partial class OtlpExporter : IMetricsConsumer, IPipelineComponen
             }
         }
 
-        var batches = new List<ExportMetricsServiceRequest>();
-        if (_spool is not null)
-        {
-            while (_spool.TryPeekOldest(out var sequence, out var spooled, out _))
-            {
-                batches.Add(spooled);
-                _spool.Remove(sequence);
-            }
-        }
+        _retired = true;
+        var batches = _spool?.TakeAll() ?? [];
 
         if (Interlocked.Exchange(ref _holding, null) is { } held)
         {
@@ -439,6 +433,19 @@ internal sealed partial class OtlpExporter : IMetricsConsumer, IPipelineComponen
 
         _stopping.Dispose();
         _spool?.Dispose();
+        if (_retired && _spool is { Count: 0 })
+        {
+            // Drained by RetireAsync: the folder of a gateway that left the ring is not kept.
+            try
+            {
+                Directory.Delete(_spool.Folder, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Left for the next start, which routes whatever a folder holds.
+            }
+        }
+
         _channel.Dispose();
     }
 
