@@ -46,10 +46,17 @@ export PGOTEL_RUN_DIR
 mkdir -p "$PGOTEL_RUN_DIR/logs" "$PGOTEL_RUN_DIR/pids" "$PGOTEL_RUN_DIR/results"
 : >"$PGOTEL_RUN_DIR/ports"
 
+# Set once the closing "N passed, N failed" line is out; a run that ends before that (a server that did not
+# come up, Ctrl-C) still closes with a count line, so CI never mistakes it for a passing run.
+summary_printed=0
 cleanup() {
   local code=$?
   trap - EXIT INT TERM
   svc_stop_all
+  if [ "$summary_printed" = 0 ] && [ "$services_only" = 0 ] && [ "$code" != 0 ]; then
+    echo "the run stopped before the tests finished (exit $code); see the lines above"
+    echo "0 passed, 1 failed"
+  fi
   if [ "$keep" = 1 ]; then
     svc_log "run directory kept: $PGOTEL_RUN_DIR"
   else
@@ -137,6 +144,7 @@ if [ "$build" = 1 ]; then
   if ! dotnet build PgOtelGateway.sln -c Release -v quiet -nologo; then
     echo "the build failed; no test ran"
     echo "0 passed, 1 failed"
+    summary_printed=1
     exit 1
   fi
 fi
@@ -196,6 +204,7 @@ if [ "$skipped" -gt 0 ] && [ "${CI:-}" = true ]; then
   status=1
 fi
 svc_log "tests finished in $((SECONDS - started))s"
+summary_printed=1
 if [ "$skipped" -gt 0 ]; then
   echo "$passed passed, $failed failed, $skipped skipped"
 else

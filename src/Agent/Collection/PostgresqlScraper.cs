@@ -225,6 +225,11 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
                 """, r =>
             {
                 var name = r.GetString(0);
+                if (IsExcluded(name))
+                {
+                    return;
+                }
+
                 var dbAttr = ("database_name", (string?)name);
 
                 // numbackends split by connection_state; "other" (background workers, fastpath, disabled
@@ -273,7 +278,7 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
                     set.Add(MetricCatalog.DatabaseSessions, r.GetInt64(17), dbAttr);
                 }
 
-                if (r.GetBoolean(18) && !_options.ExcludeDatabases.Contains(name) && (_options.Databases.Count == 0 || _options.Databases.Contains(name)))
+                if (r.GetBoolean(18) && (_options.Databases.Count == 0 || _options.Databases.Contains(name)))
                 {
                     databases.Add(name);
                 }
@@ -284,6 +289,11 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
                 FROM pg_stat_database_conflicts c JOIN pg_database d ON d.oid = c.datid WHERE NOT d.datistemplate
                 """, r =>
             {
+                if (IsExcluded(r.GetString(0)))
+                {
+                    return;
+                }
+
                 var dbAttr = ("database_name", (string?)r.GetString(0));
                 string[] kinds = ["tablespace", "lock", "snapshot", "bufferpin", "deadlock"];
                 for (var i = 0; i < kinds.Length; i++)
@@ -358,6 +368,11 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
             GROUP BY 1, 2, 3, 4
             """, r =>
         {
+            if (IsExcluded(r.GetString(0)))
+            {
+                return;
+            }
+
             var attrs = new (string, string?)[] { ("database_name", r.GetString(0)), ("user_name", r.GetString(1)), ("application_name", r.GetString(2)) };
             var count = r.GetInt64(4);
             switch (r.GetString(3))
@@ -379,7 +394,13 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
             FROM pg_stat_activity
             WHERE wait_event IS NOT NULL AND backend_type = 'client backend' AND state <> 'idle'
             GROUP BY 1, 2, 3
-            """, r => set.Add(MetricCatalog.ConnectionsWaiting, r.GetInt64(3), ("database_name", r.GetString(0)), ("wait_event_type", r.GetString(1)), ("wait_event", r.GetString(2))), ct).ConfigureAwait(false);
+            """, r =>
+        {
+            if (!IsExcluded(r.GetString(0)))
+            {
+                set.Add(MetricCatalog.ConnectionsWaiting, r.GetInt64(3), ("database_name", r.GetString(0)), ("wait_event_type", r.GetString(1)), ("wait_event", r.GetString(2)));
+            }
+        }, ct).ConfigureAwait(false);
 
         await QueryAsync(connection, db, "pg_locks", """
             SELECT mode, granted, count(*) FROM pg_locks GROUP BY 1, 2
@@ -396,6 +417,11 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
             GROUP BY 1, 2
             """, r =>
         {
+            if (IsExcluded(r.GetString(0)))
+            {
+                return;
+            }
+
             var dbAttr = ("database_name", (string?)r.GetString(0));
             set.Add(MetricCatalog.LongRunningQueries, r.GetInt64(2), dbAttr, ("state", r.GetString(1)));
             set.Add(MetricCatalog.LongestQuery, r.GetDouble(3), dbAttr, ("state", r.GetString(1)));
@@ -517,6 +543,11 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
             LIMIT {_options.StatementsTopN}
             """, r =>
         {
+            if (IsExcluded(r.GetString(1)))
+            {
+                return;
+            }
+
             var attrs = new (string, string?)[] { ("queryid", r.GetString(0)), ("database_name", r.GetString(1)), ("user_name", r.GetString(2)) };
             set.Add(MetricCatalog.StatementCalls, r.GetInt64(3), attrs);
             set.Add(MetricCatalog.StatementTime, r.GetDouble(4), attrs);
@@ -911,6 +942,9 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
     };
 
     // ---------------- helpers ----------------
+
+    /// <summary>exclude_databases means never: no statistics of such a database, per database or cluster-wide.</summary>
+    private bool IsExcluded(string database) => database.Length > 0 && _options.ExcludeDatabases.Contains(database);
 
     /// <summary>Runs one statistics query; false when it failed (counted and logged) or is not available.</summary>
     private async Task<bool> QueryAsync(NpgsqlConnection connection, string database, string name, string sql, Action<NpgsqlDataReader> row, CancellationToken ct)

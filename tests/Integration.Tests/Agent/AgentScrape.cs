@@ -33,9 +33,13 @@ internal static class AgentScrape
 
     public static async Task<ExportMetricsServiceRequest> OnceAsync(PostgresqlReceiverOptions options)
     {
-        await using var receiver = new PostgresqlReceiver(options, new Discard(), NullLoggerFactory.Instance, TimeProvider.System);
+        await using var receiver = Receiver(options);
         return await receiver.ScrapeOnceAsync(CancellationToken.None).WaitAsync(TestTimeouts.Short);
     }
+
+    /// <summary>A receiver whose output is read through <c>ScrapeOnceAsync</c>, for tests that scrape it more than once.</summary>
+    public static PostgresqlReceiver Receiver(PostgresqlReceiverOptions options, Microsoft.Extensions.Logging.ILoggerFactory? loggers = null) =>
+        new(options, new Discard(), loggers ?? NullLoggerFactory.Instance, TimeProvider.System);
 
     /// <summary>Every point of <paramref name="metric"/> whose attributes include all of <paramref name="match"/>.</summary>
     public static List<NumberDataPoint> Points(ExportMetricsServiceRequest request, string metric, params (string Key, string Value)[] match)

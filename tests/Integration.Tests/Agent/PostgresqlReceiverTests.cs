@@ -102,7 +102,8 @@ public sealed class PostgresqlReceiverTests
         // The reference checks a 70 s pg_sleep against a one-minute threshold; CI uses a 2 s threshold (--soak: the real one).
         var threshold = TestEnvironment.Soak ? TimeSpan.FromMinutes(1) : TimeSpan.FromSeconds(2);
         await using var db = await TestDatabase.CreateAsync();
-        var sleep = PostgresAdmin.ExecuteAsync(db.ConnectionString, $"SELECT pg_sleep({(int)threshold.TotalSeconds + 8})");
+        // Without a longer command timeout Npgsql would cancel the soak variant's 68 s sleep at 30 s.
+        var sleep = PostgresAdmin.ExecuteAsync(db.ConnectionString + ";Command Timeout=120", $"SELECT pg_sleep({(int)threshold.TotalSeconds + 8})");
         await Task.Delay(threshold + TimeSpan.FromSeconds(1));
         var options = Options(db.Name, extra: $"    long_running_threshold: {(int)threshold.TotalSeconds}s");
         var running = new[] { ("database_name", db.Name), ("state", "active") };

@@ -135,6 +135,35 @@ public sealed class ReceiverSettingsTests
     }
 
     [Fact]
+    public async Task Databases_Empty_DiscoversEveryDatabaseButTheExcluded_AndSessionsCarryTheAgentsSettings()
+    {
+        await using var kept = await TestDatabase.CreateAsync();
+        await using var excluded = await TestDatabase.CreateAsync();
+        await kept.ExecuteAsync("CREATE TABLE found (id int); INSERT INTO found VALUES (1)");
+        await excluded.ExecuteAsync("CREATE TABLE hidden (id int); INSERT INTO hidden VALUES (1)");
+
+        // databases: [] (the default) finds databases on each scrape; the custom query reads back the session's own settings.
+        var options = Options("postgres", extra: $"""
+                exclude_databases: [template0, template1, {excluded.Name}]
+                custom_queries:
+                  - query: "SELECT current_setting('application_name') AS app, setting::int AS timeout_ms FROM pg_settings WHERE name = 'statement_timeout'"
+                    metrics:
+                      - name: custom.session.statement_timeout
+                        value_column: timeout_ms
+                        attributes:
+                          - column: app
+            """);
+        var scrape = await UntilAsync(options, r => Single(r, "postgresql.table.rows", ("database_name", kept.Name), ("table_name", "found")) is not null,
+            "the discovered database's table statistics");
+
+        Assert.NotNull(Single(scrape, "postgresql.database.size", ("database_name", kept.Name)));
+        Assert.Empty(Points(scrape, "postgresql.database.size", ("database_name", excluded.Name)));
+        Assert.Empty(Points(scrape, "postgresql.table.rows", ("table_name", "hidden")));
+        Assert.Empty(Points(scrape, "postgresql.database.size", ("database_name", "template1")));
+        Assert.Equal(5000, Single(scrape, "custom.session.statement_timeout", ("app", "pgotel-agent")));
+    }
+
+    [Fact]
     public async Task SlowQuery_PastTheTimeout_IsCountedInScrapeErrors_AndTheRestArrives()
     {
         await using var db = await TestDatabase.CreateAsync();

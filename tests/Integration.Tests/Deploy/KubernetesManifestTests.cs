@@ -128,6 +128,34 @@ public sealed class KubernetesManifestTests
         }
     }
 
+    [Fact]
+    public async Task ScrapeConfig_PassesPromtool_AndFindsTheRenderedMetricsServices()
+    {
+        var file = Path.Combine(DeployFiles.Root, "deploy", "kubernetes", "prometheus", "pgotel-scrape.yml");
+        var (exit, stdout, stderr) = await ToolRunner.RunAsync(ToolRunner.Require("promtool"), ["check", "config", file]);
+        Assert.True(exit == 0, stdout + stderr);
+
+        // Each DNS name is <service>.<namespace>.svc.cluster.local of a rendered headless Service that selects
+        // the pods of the job's workload and exposes the port the job scrapes (the self-metrics port, 8888).
+        var objects = await RenderAsync();
+        var jobs = Seq(DeployFiles.LoadYaml(file)!, "scrape_configs").Cast<YamlMappingNode>().ToList();
+        Assert.Equal(["pgotel-agent", "pgotel-gateway"], jobs.Select(j => DeployFiles.Scalar(j, "job_name")).Order(StringComparer.Ordinal));
+        foreach (var job in jobs)
+        {
+            var sd = (YamlMappingNode)Seq(job, "dns_sd_configs")[0];
+            var name = ((YamlScalarNode)Seq(sd, "names")[0]).Value!;
+            var parts = name.Split('.');
+            Assert.Equal("svc.cluster.local", string.Join('.', parts[2..]));
+            var svc = objects.SingleOrDefault(o => o.Kind == "Service" && o.Name == parts[0] && o.Namespace == parts[1]);
+            Assert.True(svc is not null, $"{name}: no such Service in the rendered base");
+            Assert.Equal("None", Scalar(svc.Node, "spec", "clusterIP"));
+            var workload = objects.Single(o => o.Kind is "StatefulSet" or "DaemonSet" && o.Name == DeployFiles.Scalar(job, "job_name"));
+            Assert.True(Matches(Map(svc.Node, "spec", "selector"), PodLabels(workload)), $"{svc.Name} does not select {workload.Name}");
+            Assert.Equal(8888, ContainerPorts(workload)[Scalar((YamlMappingNode)Seq(svc.Node, "spec", "ports")[0], "targetPort")!]);
+            Assert.Equal("8888", DeployFiles.Scalar(sd, "port"));
+        }
+    }
+
     private sealed record K8sObject(string Kind, string Name, string? Namespace, YamlMappingNode Node);
 
     private static async Task<List<K8sObject>> RenderAsync()

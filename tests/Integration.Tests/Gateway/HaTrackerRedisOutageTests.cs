@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using PgOtelGateway.Gateway.Configuration;
@@ -229,31 +228,6 @@ public sealed class HaTrackerRedisOutageTests(ITestOutputHelper output)
             await _host.StopAsync(CancellationToken.None).WaitAsync(TestTimeouts.Pipeline);
             await _host.DisposeAsync();
             _queue.Dispose();
-        }
-    }
-
-    /// <summary>Counts log events by id.</summary>
-    private sealed class CapturingLoggerProvider : ILoggerProvider
-    {
-        private readonly ConcurrentDictionary<int, int> _events = new();
-
-        public int Count(int eventId) => _events.GetValueOrDefault(eventId);
-
-        public ILogger CreateLogger(string categoryName) => new Logger(this);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(CapturingLoggerProvider owner) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                owner._events.AddOrUpdate(eventId.Id, 1, (_, n) => n + 1);
         }
     }
 }
