@@ -11,13 +11,13 @@ namespace PgOtelGateway.Integration.Tests.Agent;
 internal static class AgentScrape
 {
     /// <summary>Receiver options for the primary (or the standby) as the monitoring role, from YAML like an operator's.</summary>
-    public static PostgresqlReceiverOptions Options(string database, bool standby = false, string extra = "")
+    public static PostgresqlReceiverOptions Options(string database, bool standby = false, string extra = "", int? port = null)
     {
         var pg = TestEnvironment.Postgres;
         var yaml = $"""
             receivers:
               postgresql:
-                endpoint: postgres://{pg.Host}:{(standby ? pg.StandbyPort : pg.Port)}/{database}
+                endpoint: postgres://{pg.Host}:{port ?? (standby ? pg.StandbyPort : pg.Port)}/{database}
                 username: {pg.MonitorUser}
                 password: {pg.MonitorPassword}
                 collection_interval: 10s
