@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using PgOtelGateway.Tests.Common;
 using Xunit;
 using static PgOtelGateway.Integration.Tests.Agent.AgentScrape;
@@ -49,13 +48,7 @@ public sealed class PromotionTests
 
     private static async Task Shell(string script)
     {
-        var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add("-ec");
-        info.ArgumentList.Add(script);
-        using var process = Process.Start(info) ?? throw new InvalidOperationException("cannot start bash");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TestTimeouts.Pipeline);
-        Assert.True(process.ExitCode == 0, $"{script}\nexit {process.ExitCode}: {await stdout}{await stderr}");
+        var (exit, stdout, stderr) = await Deploy.ToolRunner.RunAsync("bash", ["-ec", script]);
+        Assert.True(exit == 0, $"{script}\nexit {exit}: {stdout}{stderr}");
     }
 }
