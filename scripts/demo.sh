@@ -111,7 +111,7 @@ for q, label in [
     ('postgresql_table_rows{table_name="pgbench_accounts"}', "rows in pgbench_accounts"),
     ('sum(rate(postgresql_database_transactions_total{database_name="shop"}[30s]))', "transactions per second in shop"),
     ('postgresql_cache_hit_ratio{database_name="shop"}', "cache hit ratio of shop"),
-    ('postgresql_connections_active', "active connections (sum)"),
+    ('sum(postgresql_database_connections{database_name="shop"})', "connections to shop (every state)"),
     ('postgresql_up', "postgresql_up"),
 ]:
     r = query(q)
