@@ -1,4 +1,3 @@
-using System.Globalization;
 using Google.Protobuf;
 using PgOtelGateway.Tests.Common;
 using Xunit;
@@ -20,8 +19,7 @@ public sealed class QueueFullTests
     {
         // Nothing listens on this port: the remote-write exporter cannot confirm anything, so the queue only grows.
         var nowhere = new Uri($"http://127.0.0.1:{FreePort.Get()}/api/v1/write");
-        // The fragment lands under gateway.queue (after its directory line), hence the extra indent.
-        await using var gateway = await TestGateway.StartAsync(writeUrl: nowhere, shutdownTimeout: "2s", gatewayExtra: "  max_size: 1MiB\n  segment_size: 64KiB");
+        await using var gateway = await TestGateway.StartAsync(writeUrl: nowhere, shutdownTimeout: "2s", queueExtra: "max_size: 1MiB\nsegment_size: 64KiB");
 
         OtlpAnswer? refused = null;
         var accepted = 0;
@@ -48,8 +46,8 @@ public sealed class QueueFullTests
         // a gauge holds whichever gateway set it last, so only its presence is checked there; this gateway's own
         // queue figures come from its admin API below.
         var metrics = await gateway.SelfMetricsAsync();
-        Assert.True(Sample(metrics, "pgotel_gateway_queue_refused_requests_total") >= 1, "the refusal is not counted");
-        Assert.True(Sample(metrics, "pgotel_receiver_refused_requests_total") >= 1, "the receiver does not count the refusal");
+        Assert.True(MetricsText.Sum(metrics, "pgotel_gateway_queue_refused_requests_total") >= 1, "the refusal is not counted");
+        Assert.True(MetricsText.Sum(metrics, "pgotel_receiver_refused_requests_total") >= 1, "the receiver does not count the refusal");
         foreach (var gauge in new[] { "pgotel_gateway_queue_bytes", "pgotel_gateway_queue_records", "pgotel_gateway_queue_oldest_age_seconds", "pgotel_gateway_queue_capacity_bytes" })
         {
             Assert.Contains("\n" + gauge + "{", metrics, StringComparison.Ordinal);
@@ -60,9 +58,4 @@ public sealed class QueueFullTests
         Assert.True(records > 0 && bytes > 0, $"{records} records, {bytes} bytes queued after {accepted} accepted requests");
     }
 
-    /// <summary>The sum of every sample of <paramref name="name"/> in a Prometheus text exposition.</summary>
-    private static double Sample(string exposition, string name) =>
-        exposition.Split('\n')
-            .Where(line => line.StartsWith(name, StringComparison.Ordinal) && (line.Length > name.Length && (line[name.Length] == ' ' || line[name.Length] == '{')))
-            .Sum(line => double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
 }

@@ -41,7 +41,8 @@ internal sealed class TestGateway : IAsyncDisposable
     /// <summary>
     /// Starts a gateway. <paramref name="receiverExtra"/> and <paramref name="processors"/> are YAML fragments
     /// (indented for their place); the exporter is remote write to the harness's Prometheus (or <paramref name="writeUrl"/>).
-    /// The durable queue lives in <paramref name="queueDirectory"/>, or in a temporary directory of its own.
+    /// The durable queue lives in <paramref name="queueDirectory"/>, or in a temporary directory of its own;
+    /// <paramref name="queueExtra"/> goes under <c>gateway.queue:</c> (e.g. <c>max_size</c>).
     /// <paramref name="gatewayExtra"/> goes under <c>gateway:</c> (e.g. a ring), <paramref name="exporterList"/> after
     /// the remote-write exporter in the pipeline (e.g. <c>", awss3"</c>, defined in <paramref name="exporters"/>, a YAML fragment
     /// under <c>exporters:</c>).
@@ -49,14 +50,15 @@ internal sealed class TestGateway : IAsyncDisposable
     public static async Task<TestGateway> StartAsync(
         string receiverExtra = "", string processors = "", string processorList = "", string exporterExtra = "",
         string? queueDirectory = null, Uri? writeUrl = null, string shutdownTimeout = "20s",
-        string id = "test-gateway", string gatewayExtra = "", string exporters = "", string exporterList = "", int? grpcPort = null)
+        string id = "test-gateway", string gatewayExtra = "", string exporters = "", string exporterList = "", int? grpcPort = null,
+        string queueExtra = "")
     {
         // A port found free can be taken by a parallel test before we bind it; then try other ports.
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                return await TryStartAsync(receiverExtra, processors, processorList, exporterExtra, queueDirectory, writeUrl, shutdownTimeout, id, gatewayExtra, exporters, exporterList, grpcPort);
+                return await TryStartAsync(receiverExtra, processors, processorList, exporterExtra, queueDirectory, writeUrl, shutdownTimeout, id, gatewayExtra, exporters, exporterList, grpcPort, queueExtra);
             }
             catch (IOException ex) when (attempt < 5 && ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
             {
@@ -66,7 +68,7 @@ internal sealed class TestGateway : IAsyncDisposable
 
     private static async Task<TestGateway> TryStartAsync(
         string receiverExtra, string processors, string processorList, string exporterExtra, string? queueDirectory, Uri? writeUrl, string shutdownTimeout,
-        string id, string gatewayExtra, string exporters, string exporterList, int? grpcPort)
+        string id, string gatewayExtra, string exporters, string exporterList, int? grpcPort, string queueExtra)
     {
         int grpc = grpcPort ?? FreePort.Get(), http = FreePort.Get(), metrics = FreePort.Get(), health = FreePort.Get(), admin = FreePort.Get();
         writeUrl ??= new Uri(TestEnvironment.PrometheusUrl, "api/v1/write");
@@ -102,6 +104,7 @@ internal sealed class TestGateway : IAsyncDisposable
                 endpoint: 127.0.0.1:{9}
               queue:
                 directory: {10}
+            {16}
             {12}
             service:
               extensions: [health_check]
@@ -116,7 +119,7 @@ internal sealed class TestGateway : IAsyncDisposable
                 metrics:
                   address: 127.0.0.1:{2}
             """, grpc, http, metrics, health, Indent(receiverExtra, 4), Indent(processors, 2), writeUrl, Indent(exporterExtra, 4), processorList, admin, queueDirectory ?? ownQueue!.Path, shutdownTimeout,
-            Indent(gatewayExtra, 2), exporterList, id, Indent(exporters, 2));
+            Indent(gatewayExtra, 2), exporterList, id, Indent(exporters, 2), Indent(queueExtra, 4));
 
         var config = ConfigLoader.Load(yaml, GatewayComponents.CreateRegistry());
         var host = GatewayHost.Create(config, logging => logging.SetMinimumLevel(LogLevel.Warning));

@@ -216,17 +216,7 @@ internal sealed class GatewayProcess : IAsyncDisposable
     public async Task<double> MetricAsync(string name, string labelFilter = "")
     {
         using var http = new HttpClient { Timeout = TestTimeouts.Short };
-        var text = await http.GetStringAsync(new Uri($"http://127.0.0.1:{MetricsPort}/metrics"));
-        double sum = 0;
-        foreach (var line in text.Split('\n'))
-        {
-            if (line.StartsWith(name, StringComparison.Ordinal) && (line.Length > name.Length && line[name.Length] is '{' or ' ') && line.Contains(labelFilter, StringComparison.Ordinal))
-            {
-                sum += double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
-            }
-        }
-
-        return sum;
+        return MetricsText.Sum(await http.GetStringAsync(new Uri($"http://127.0.0.1:{MetricsPort}/metrics")), name, labelFilter);
     }
 
     /// <summary>This gateway's remote-write counters from its admin API.</summary>
