@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO.Hashing;
@@ -49,6 +50,15 @@ internal sealed partial class DurableLog : IDisposable
     private long _firstOffset;
     private long _pendingBytes;
     private TaskCompletionSource _commitSignal = NewSignal();
+
+    // The in-memory form of the newest records, by sequence number: the first reader to reach one takes it instead of
+    // decoding the bytes that were just encoded from it. Only a few are kept (the writer drops the oldest), so a
+    // reader that is behind costs no memory here; it decodes from disk as it would after a restart.
+    private const int RecentMaxRecords = 4;
+    private const long RecentMaxBytes = 8L << 20;
+    private readonly ConcurrentDictionary<long, RecentRecord> _recent = new();
+    private readonly Queue<(long Seq, int Length)> _recentOrder = new();
+    private long _recentBytes;
 
     public DurableLog(string name, string directory, QueueOptions options, ILogger logger, TimeProvider? time = null)
     {
@@ -160,7 +170,14 @@ internal sealed partial class DurableLog : IDisposable
     /// with <paramref name="pooled"/> the log returns the array to <see cref="ArrayPool{T}.Shared"/> once it has
     /// copied it (also when the append is refused), so the caller must not touch it after this call.
     /// </summary>
-    public Task AppendAsync(byte[] payload, int length, bool pooled)
+    public Task AppendAsync(byte[] payload, int length, bool pooled) => AppendAsync(payload, length, pooled, decoded: null);
+
+    /// <summary>
+    /// As <see cref="AppendAsync(byte[], int, bool)"/>, with the object the payload was encoded from: the first reader
+    /// to read the record soon after it is committed gets that object in <see cref="LogRecord.Decoded"/> (and no
+    /// payload), so it need not decode it again. The caller gives up the object with this call.
+    /// </summary>
+    public Task AppendAsync(byte[] payload, int length, bool pooled, object? decoded)
     {
         var size = HeaderSize + (long)length;
         var used = Interlocked.Add(ref _pendingBytes, size) + Volatile.Read(ref _endOffset) - FirstOffset;
@@ -176,7 +193,7 @@ internal sealed partial class DurableLog : IDisposable
                 $"the durable queue of pipeline '{_name}' is full ({_options.MaxSize.Bytes} bytes); an exporter is behind", TimeSpan.FromSeconds(5));
         }
 
-        var pending = new PendingAppend(payload, length, pooled);
+        var pending = new PendingAppend(payload, length, pooled) { Decoded = decoded };
         if (!_appends.Writer.TryWrite(pending))
         {
             Interlocked.Add(ref _pendingBytes, -size);
@@ -451,6 +468,7 @@ internal sealed partial class DurableLog : IDisposable
 
             _endOffset = startOffset + buffer.WrittenCount;
             _nextSeq = seq;
+            KeepRecent(batch, startSeq, now);
             _activeSegment!.EndSeq = _nextSeq;
             _activeSegment.EndOffset = _endOffset;
 
@@ -485,6 +503,45 @@ internal sealed partial class DurableLog : IDisposable
                 pending.Done.TrySetException(refusal);
             }
         }
+    }
+
+    /// <summary>Keeps the decoded form of the records just written (before they are committed), dropping the oldest.</summary>
+    private void KeepRecent(List<PendingAppend> batch, long startSeq, long appendedUnixMs)
+    {
+        var seq = startSeq;
+        foreach (var pending in batch)
+        {
+            if (pending.Decoded is { } decoded)
+            {
+                _recent[seq] = new RecentRecord(decoded, pending.Length, appendedUnixMs);
+                _recentOrder.Enqueue((seq, pending.Length));
+                Interlocked.Add(ref _recentBytes, pending.Length);
+                pending.Decoded = null;
+            }
+
+            seq++;
+        }
+
+        while (_recentOrder.Count > 0 && (_recentOrder.Count > RecentMaxRecords || Interlocked.Read(ref _recentBytes) > RecentMaxBytes))
+        {
+            var (old, length) = _recentOrder.Dequeue();
+            if (_recent.TryRemove(old, out _))
+            {
+                Interlocked.Add(ref _recentBytes, -length);
+            }
+        }
+    }
+
+    /// <summary>Takes the decoded form of record <paramref name="seq"/> if it is still kept (only one reader gets it).</summary>
+    private RecentRecord? TakeRecent(long seq)
+    {
+        if (!_recent.TryRemove(seq, out var recent))
+        {
+            return null;
+        }
+
+        Interlocked.Add(ref _recentBytes, -recent.Length);
+        return recent;
     }
 
     private FileStream Roll()
@@ -605,7 +662,12 @@ internal sealed partial class DurableLog : IDisposable
         }
 
         public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>The object the payload was encoded from, if the caller handed it over.</summary>
+        public object? Decoded { get; set; }
     }
+
+    private sealed record RecentRecord(object Decoded, int Length, long AppendedUnixMs);
 
     /// <summary>Reads committed records in order, with its own file handle per segment.</summary>
     internal sealed class LogReader(DurableLog log) : IDisposable
@@ -624,11 +686,24 @@ internal sealed partial class DurableLog : IDisposable
         /// As <see cref="Read(LogPosition)"/>; with <paramref name="pooled"/> the payload is rented from
         /// <see cref="ArrayPool{T}.Shared"/> (longer than <see cref="LogRecord.Length"/>), and the caller returns it.
         /// </summary>
-        public LogRecord? Read(LogPosition position, bool pooled)
+        public LogRecord? Read(LogPosition position, bool pooled) => Read(position, pooled, takeDecoded: false);
+
+        /// <summary>
+        /// As <see cref="Read(LogPosition, bool)"/>; with <paramref name="takeDecoded"/>, a record whose in-memory form
+        /// the log still keeps comes back with it in <see cref="LogRecord.Decoded"/> and without its payload (which
+        /// is not read from disk; read the record again without this flag when the payload is needed).
+        /// </summary>
+        public LogRecord? Read(LogPosition position, bool pooled, bool takeDecoded)
         {
             if (position.Offset >= log.CommittedOffset)
             {
                 return null;
+            }
+
+            if (takeDecoded && log.TakeRecent(position.Seq) is { } recent)
+            {
+                var next = new LogPosition(position.Offset + HeaderSize + recent.Length, position.Seq + 1);
+                return new LogRecord(position, next, recent.AppendedUnixMs, []) { Length = recent.Length, Decoded = recent.Decoded };
             }
 
             if (_segment is null || position.Offset < _segment.StartOffset || position.Offset >= _segment.EndOffset)
@@ -722,4 +797,7 @@ internal sealed record LogRecord(LogPosition Position, LogPosition Next, long Ap
 
     /// <summary>Whether <see cref="Payload"/> was rented from <see cref="ArrayPool{T}.Shared"/> (its reader returns it).</summary>
     public bool Pooled { get; init; }
+
+    /// <summary>The record's in-memory form handed over by its writer; set only when <see cref="Payload"/> was not read.</summary>
+    public object? Decoded { get; init; }
 }

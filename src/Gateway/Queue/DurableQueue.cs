@@ -106,7 +106,8 @@ internal sealed partial class DurableQueue : IMetricsConsumer, IPipelineComponen
                 throw;
             }
 
-            return Log.AppendAsync(payload, size, pooled: true);
+            // The request itself goes along: an exporter that reads the record right away takes it instead of decoding.
+            return Log.AppendAsync(payload, size, pooled: true, decoded: request);
         }
         catch (PipelineRefusedException ex) when (ex.Reason == RefusalReason.QueueFull)
         {

@@ -107,7 +107,7 @@ internal sealed partial class QueueReader : IDisposable
                     LogRecord? record;
                     try
                     {
-                        record = reader.Read(_read, pooled: true);
+                        record = reader.Read(_read, pooled: true, takeDecoded: true);
                     }
                     catch (Exception ex) when (ex is InvalidDataException or IOException)
                     {
@@ -130,7 +130,7 @@ internal sealed partial class QueueReader : IDisposable
                     }
 
                     var entry = new InFlight(record);
-                    Submit(entry);
+                    Submit(entry, reader);
                     if (_inFlight.Count == 0)
                     {
                         Interlocked.Exchange(ref _oldestUnixMs, record.AppendedUnixMs);
@@ -178,7 +178,7 @@ internal sealed partial class QueueReader : IDisposable
                     await Task.Delay(retryDelay, abort).ConfigureAwait(false);
                     retryDelay = TimeSpan.FromMilliseconds(Math.Min(retryDelay.TotalMilliseconds * 2, 5000));
                     GatewayMetrics.QueueRedeliveries.WithLabels(_queue, ExporterId).Inc();
-                    Submit(head);
+                    Submit(head, reader);
                     continue;
                 }
 
@@ -204,12 +204,31 @@ internal sealed partial class QueueReader : IDisposable
         }
     }
 
-    private void Submit(InFlight entry)
+    private void Submit(InFlight entry, DurableLog.LogReader reader)
     {
         entry.Attempts++;
         try
         {
-            var request = ExportMetricsServiceRequest.Parser.ParseFrom(entry.Record.Payload, 0, entry.Record.Length);
+            ExportMetricsServiceRequest request;
+            if (entry.Record.Decoded is ExportMetricsServiceRequest decoded)
+            {
+                // The request the queue just appended, still in memory: no need to decode its bytes. Only the first
+                // attempt gets it, because the exporter owns (and may change) what it is handed.
+                request = decoded;
+                entry.Record = entry.Record with { Decoded = null };
+            }
+            else
+            {
+                if (entry.Record.Payload.Length < entry.Record.Length)
+                {
+                    // Handed over in memory before: read the bytes now, for a clean copy.
+                    entry.Record = reader.Read(entry.Record.Position, pooled: true)
+                        ?? throw new InvalidDataException($"record {entry.Record.Position.Seq} is no longer in the log");
+                }
+
+                request = ExportMetricsServiceRequest.Parser.ParseFrom(entry.Record.Payload, 0, entry.Record.Length);
+            }
+
             entry.Task = _exporter.ConsumeAsync(request, _abort.Token);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -268,7 +287,7 @@ internal sealed partial class QueueReader : IDisposable
     {
         private bool _released;
 
-        public LogRecord Record { get; } = record;
+        public LogRecord Record { get; set; } = record;
 
         /// <summary>
         /// Gives a pooled payload back once the record is confirmed: the exporter parsed its own copy in

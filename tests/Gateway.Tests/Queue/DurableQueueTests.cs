@@ -71,9 +71,39 @@ public sealed class DurableQueueTests : IDisposable
     }
 
     [Fact]
+    public async Task Consume_ExportersThatChangeTheirRequests_EachGetsTheRecordAsAppended_AndOneSkipsTheDecode()
+    {
+        var hot = new RecordingExporter { Scribble = true };
+        var cold = new RecordingExporter { Scribble = true };
+        using var queue = Create(("hot", hot), ("cold", cold));
+        await queue.StartAsync(CancellationToken.None).WaitAsync(QueueTestKit.Timeout);
+
+        var appended = new List<OpenTelemetry.Proto.Collector.Metrics.V1.ExportMetricsServiceRequest>();
+        for (var i = 0; i < 20; i++)
+        {
+            var request = QueueTestKit.Request("m" + i, points: 10);
+            appended.Add(request);
+            await queue.ConsumeAsync(request, CancellationToken.None).WaitAsync(QueueTestKit.Timeout);
+        }
+
+        var expected = Enumerable.Range(0, 20).Select(i => "m" + i).ToList();
+        await WaitUntil(() => hot.Names.Count == 20 && cold.Names.Count == 20, "both exporters got 20 records");
+        Assert.Equal(expected, hot.Names);
+        Assert.Equal(expected, cold.Names);
+
+        // The appended object itself reaches at most one exporter (the other decodes its own copy), and the readers,
+        // waiting for each record, take it for most records instead of decoding the bytes just written.
+        var handedOver = appended.Select(a => hot.Requests.Concat(cold.Requests).Count(r => ReferenceEquals(r, a))).ToList();
+        Assert.All(handedOver, n => Assert.True(n <= 1));
+        Assert.True(handedOver.Sum() >= 1, "no record was handed over in memory");
+        await queue.StopAsync(CancellationToken.None).WaitAsync(QueueTestKit.Timeout);
+    }
+
+    [Fact]
     public async Task Reader_ExporterRefusesTwice_HandsTheSameRecordOverAgainInOrder()
     {
-        var exporter = new RecordingExporter { FailNext = 2 };
+        // The exporter changes what it is handed before refusing: each attempt still gets the record as appended.
+        var exporter = new RecordingExporter { FailNext = 2, Scribble = true };
         using var queue = Create(("hot", exporter));
         await queue.StartAsync(CancellationToken.None).WaitAsync(QueueTestKit.Timeout);
 

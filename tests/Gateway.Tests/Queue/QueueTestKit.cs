@@ -88,6 +88,12 @@ internal sealed class RecordingExporter : IMetricsConsumer
     /// <summary>Calls made, failed ones included.</summary>
     public int Calls;
 
+    /// <summary>Change every request handed over (as an exporter converting deltas in place does), failed calls included.</summary>
+    public bool Scribble { get; set; }
+
+    /// <summary>The request objects handed over, in order.</summary>
+    public ConcurrentQueue<ExportMetricsServiceRequest> Requests { get; } = new();
+
     /// <summary>From now on, tasks complete only when <see cref="Release"/> is called.</summary>
     public void Hold() => _gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -96,13 +102,21 @@ internal sealed class RecordingExporter : IMetricsConsumer
     public Task ConsumeAsync(ExportMetricsServiceRequest request, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref Calls);
+        Requests.Enqueue(request);
+        var metric = request.ResourceMetrics[0].ScopeMetrics[0].Metrics[0];
+        var name = metric.Name;
+        if (Scribble)
+        {
+            metric.Name = "scribbled";
+        }
+
         if (FailNext > 0)
         {
             FailNext--;
             throw new PipelineRefusedException(RefusalReason.QueueFull, "full", TimeSpan.FromMilliseconds(10));
         }
 
-        _names.Enqueue(request.ResourceMetrics[0].ScopeMetrics[0].Metrics[0].Name);
+        _names.Enqueue(name);
         return _gate?.Task.WaitAsync(cancellationToken) ?? Task.CompletedTask;
     }
 }
