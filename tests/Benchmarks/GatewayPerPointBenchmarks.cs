@@ -81,7 +81,7 @@ public class GatewayPerPointBenchmarks
         }
 
         var (body, length) = RemoteWriteExporter.Encode(_batch, 0, count);
-        System.Buffers.ArrayPool<byte>.Shared.Return(body);
+        PgOtelGateway.Gateway.BufferPools.Bytes.Return(body);
         _batch.Clear();
         encoded.Signal(count);
         return length;

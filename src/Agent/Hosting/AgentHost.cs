@@ -44,7 +44,9 @@ internal sealed partial class AgentHost : IAsyncDisposable
 
     private AgentHost(PipelineConfig config, Action<ILoggingBuilder>? configureLogging)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        // Content root = the install folder: the default (the working directory) makes the host watch that whole tree
+        // for appsettings changes, and the working directory holds the durable queue or spool, written all the time.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
         LogSetup.Configure(builder.Logging, config.Service.Telemetry.Logs, toStandardError: true);
         configureLogging?.Invoke(builder.Logging);
         var health = config.Extensions.TryGetValue("health_check", out var hc) && config.Service.Extensions.Contains("health_check")

@@ -50,7 +50,9 @@ internal sealed partial class GatewayHost : IAsyncDisposable
     {
         _config = config;
         Options = config.Section<GatewayOptions>("gateway");
-        var builder = WebApplication.CreateSlimBuilder();
+        // Content root = the install folder: the default (the working directory) makes the host watch that whole tree
+        // for appsettings changes, and the working directory holds the durable queue or spool, written all the time.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
         LogSetup.Configure(builder.Logging, config.Service.Telemetry.Logs);
         configureLogging?.Invoke(builder.Logging);
 

@@ -186,7 +186,7 @@ internal sealed partial class DurableLog : IDisposable
             Interlocked.Add(ref _pendingBytes, -size);
             if (pooled)
             {
-                ArrayPool<byte>.Shared.Return(payload);
+                BufferPools.Bytes.Return(payload);
             }
 
             throw new PipelineRefusedException(RefusalReason.QueueFull,
@@ -357,7 +357,7 @@ internal sealed partial class DurableLog : IDisposable
                 break;
             }
 
-            var payload = ArrayPool<byte>.Shared.Rent((int)length);
+            var payload = BufferPools.Bytes.Rent((int)length);
             try
             {
                 ReadExactly(handle, payload.AsSpan(0, (int)length), position + HeaderSize);
@@ -369,7 +369,7 @@ internal sealed partial class DurableLog : IDisposable
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(payload);
+                BufferPools.Bytes.Return(payload);
             }
 
             position += HeaderSize + length;
@@ -657,7 +657,7 @@ internal sealed partial class DurableLog : IDisposable
         {
             if (Interlocked.Exchange(ref _pooled, null) is { } array)
             {
-                ArrayPool<byte>.Shared.Return(array);
+                BufferPools.Bytes.Return(array);
             }
         }
 
@@ -722,7 +722,7 @@ internal sealed partial class DurableLog : IDisposable
                 throw new InvalidDataException($"damaged record at offset {position.Offset} of {_segment.Path}: sequence {seq}, length {length}");
             }
 
-            var payload = pooled ? ArrayPool<byte>.Shared.Rent((int)length) : new byte[length];
+            var payload = pooled ? BufferPools.Bytes.Rent((int)length) : new byte[length];
             var span = payload.AsSpan(0, (int)length);
             try
             {
@@ -734,7 +734,7 @@ internal sealed partial class DurableLog : IDisposable
             }
             catch when (pooled)
             {
-                ArrayPool<byte>.Shared.Return(payload);
+                BufferPools.Bytes.Return(payload);
                 throw;
             }
 

@@ -95,14 +95,14 @@ internal sealed partial class DurableQueue : IMetricsConsumer, IPipelineComponen
             // Encoded into a pooled buffer (a batched request is easily over the large-object threshold); the log
             // copies it into its write buffer and returns it.
             var size = request.CalculateSize();
-            var payload = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(1, size));
+            var payload = BufferPools.Bytes.Rent(Math.Max(1, size));
             try
             {
                 request.WriteTo(payload.AsSpan(0, size));
             }
             catch
             {
-                System.Buffers.ArrayPool<byte>.Shared.Return(payload);
+                BufferPools.Bytes.Return(payload);
                 throw;
             }
 

@@ -298,7 +298,7 @@ internal sealed partial class QueueReader : IDisposable
             if (Record.Pooled && !_released)
             {
                 _released = true;
-                System.Buffers.ArrayPool<byte>.Shared.Return(Record.Payload);
+                BufferPools.Bytes.Return(Record.Payload);
             }
         }
 

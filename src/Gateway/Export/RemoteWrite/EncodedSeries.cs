@@ -34,7 +34,7 @@ internal sealed class RemoteWriteSeriesEncoder : ISeriesSink
     {
         _external = external;
         var series = Math.Max(16, expectedSeries);
-        _buffer = ArrayPool<byte>.Shared.Rent(series * 160);
+        _buffer = BufferPools.Bytes.Rent(series * 160);
         _refs = ArrayPool<SeriesRef>.Shared.Rent(series);
     }
 
@@ -180,7 +180,7 @@ internal sealed class RemoteWriteSeriesEncoder : ISeriesSink
     {
         if (_buffer.Length > 0)
         {
-            ArrayPool<byte>.Shared.Return(_buffer);
+            BufferPools.Bytes.Return(_buffer);
             _buffer = [];
         }
 
@@ -236,9 +236,9 @@ internal sealed class RemoteWriteSeriesEncoder : ISeriesSink
     {
         if (_length + size > _buffer.Length)
         {
-            var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, _length + size));
+            var bigger = BufferPools.Bytes.Rent(Math.Max(_buffer.Length * 2, _length + size));
             _buffer.AsSpan(0, _length).CopyTo(bigger);
-            ArrayPool<byte>.Shared.Return(_buffer);
+            BufferPools.Bytes.Return(_buffer);
             _buffer = bigger;
         }
     }
@@ -311,7 +311,7 @@ internal sealed class EncodedRequest
             var refs = Interlocked.Exchange(ref _series, []);
             if (buffer.Length > 0)
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                BufferPools.Bytes.Return(buffer);
             }
 
             if (refs.Length > 0)

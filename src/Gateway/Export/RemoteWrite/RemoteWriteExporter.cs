@@ -260,7 +260,7 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
             size += 1 + RemoteWriteSeriesEncoder.VarintSize((uint)length) + length;
         }
 
-        var raw = ArrayPool<byte>.Shared.Rent(Math.Max(1, size));
+        var raw = BufferPools.Bytes.Rent(Math.Max(1, size));
         try
         {
             var span = raw.AsSpan(0, size);
@@ -274,20 +274,20 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
                 pos += series.Length;
             }
 
-            var body = ArrayPool<byte>.Shared.Rent(Snappier.Snappy.GetMaxCompressedLength(size));
+            var body = BufferPools.Bytes.Rent(Snappier.Snappy.GetMaxCompressedLength(size));
             try
             {
                 return (body, Snappier.Snappy.Compress(span, body));
             }
             catch
             {
-                ArrayPool<byte>.Shared.Return(body);
+                BufferPools.Bytes.Return(body);
                 throw;
             }
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(raw);
+            BufferPools.Bytes.Return(raw);
         }
     }
 
@@ -322,7 +322,7 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
                         // Prometheus rolls a whole request back for one out-of-order or bad sample: find it by halves,
                         // in order, so the others (and the per-series order) are kept.
                         LogSplitting(_logger, _id, samples, detail);
-                        ArrayPool<byte>.Shared.Return(body);
+                        BufferPools.Bytes.Return(body);
                         body = [];
                         var half = samples / 2;
                         await SendWithRetryAsync(batch, start, half, stopping, mayBeStored).ConfigureAwait(false);
@@ -370,7 +370,7 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
         {
             if (body.Length > 0)
             {
-                ArrayPool<byte>.Shared.Return(body);
+                BufferPools.Bytes.Return(body);
             }
         }
     }
