@@ -20,9 +20,6 @@ namespace PgOtelGateway.Agent.Export;
 /// </summary>
 internal sealed partial class OtlpExporter : IMetricsConsumer, IPipelineComponent, IDisposable
 {
-    private readonly string _id;
-    private readonly OtlpExporterOptions _options;
-    private readonly ILogger _logger;
     /// <summary>
     /// MetricsService/Export with the request written by <see cref="OtlpRequestEncoder"/> instead of Google.Protobuf:
     /// the same bytes, each nested message's size computed once instead of once per level above it.
@@ -34,6 +31,9 @@ internal sealed partial class OtlpExporter : IMetricsConsumer, IPipelineComponen
         Marshallers.Create<ExportMetricsServiceRequest>(SerializeRequest, static context => ExportMetricsServiceRequest.Parser.ParseFrom(context.PayloadAsReadOnlySequence())),
         Marshallers.Create(static (ExportMetricsServiceResponse response, SerializationContext context) => context.Complete(response.ToByteArray()), static context => ExportMetricsServiceResponse.Parser.ParseFrom(context.PayloadAsReadOnlySequence())));
 
+    private readonly string _id;
+    private readonly OtlpExporterOptions _options;
+    private readonly ILogger _logger;
     private readonly GrpcChannel _channel;
     private readonly CallInvoker _invoker;
     private readonly Channel<ExportMetricsServiceRequest> _queue;

@@ -9,6 +9,7 @@ using OpenTelemetry.Proto.Collector.Metrics.V1;
 using OpenTelemetry.Proto.Common.V1;
 using OpenTelemetry.Proto.Metrics.V1;
 using OpenTelemetry.Proto.Resource.V1;
+using PgOtelGateway.Shared.Pipeline;
 
 namespace PgOtelGateway.Agent.Export;
 
@@ -27,9 +28,11 @@ namespace PgOtelGateway.Agent.Export;
 /// </remarks>
 internal sealed class OtlpRequestEncoder
 {
-    // Direct-mapped by the object's identity hash. Big enough for the names of a 20 × 500-table scrape (a table's
-    // name comes back once per table metric, ~10,000 attributes later); a collision only costs a fresh encoding.
-    private const int CacheSize = 1 << 15;
+    // The key-value cache is direct-mapped by the object's identity hash, one slot per point up to 32,768: enough
+    // for the names of a 20 × 500-table scrape (a table's name comes back once per table metric, ~10,000 attributes
+    // later) without clearing a big table for a small request. A collision only costs a fresh encoding.
+    private const int MinCache = 256;
+    private const int MaxCache = 1 << 15;
     private const int MinBuffer = 64 << 10;
 
     private static readonly Encoding Utf8 = Encoding.UTF8;
@@ -38,23 +41,27 @@ internal sealed class OtlpRequestEncoder
     private static int s_lengthHint = MinBuffer;
 
     private readonly CachedKeyValue[] _cache;
+    private readonly int _cacheMask;
     private byte[] _buffer;
 
     /// <summary>The encoding so far is <c>_buffer[_position..]</c>; it grows towards the start.</summary>
     private int _position;
 
-    private OtlpRequestEncoder()
+    private OtlpRequestEncoder(int points)
     {
         _buffer = ArrayPool<byte>.Shared.Rent(Volatile.Read(ref s_lengthHint));
         _position = _buffer.Length;
-        _cache = ArrayPool<CachedKeyValue>.Shared.Rent(CacheSize);
-        Array.Clear(_cache, 0, CacheSize);
+        var slots = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp(points, MinCache, MaxCache));
+        _cacheMask = slots - 1;
+
+        // Pooled arrays of this private type are only ever returned cleared (below), so no slot is stale.
+        _cache = ArrayPool<CachedKeyValue>.Shared.Rent(slots);
     }
 
     /// <summary>Encodes <paramref name="request"/>; dispose the result to return its buffer to the pool.</summary>
     public static EncodedRequest Encode(ExportMetricsServiceRequest request)
     {
-        var encoder = new OtlpRequestEncoder();
+        var encoder = new OtlpRequestEncoder(MetricsCounting.DataPoints(request));
         try
         {
             encoder.WriteRequest(request);
@@ -67,7 +74,8 @@ internal sealed class OtlpRequestEncoder
         finally
         {
             // Clearing drops the references to the request's attributes, which must not outlive it in the pool.
-            ArrayPool<CachedKeyValue>.Shared.Return(encoder._cache, clearArray: true);
+            Array.Clear(encoder._cache, 0, encoder._cacheMask + 1);
+            ArrayPool<CachedKeyValue>.Shared.Return(encoder._cache);
         }
 
         Volatile.Write(ref s_lengthHint, Math.Max(MinBuffer, encoder.Written));
@@ -429,7 +437,7 @@ internal sealed class OtlpRequestEncoder
     /// <summary>A key-value pair; one already encoded in this request is copied (its length prefix included).</summary>
     private void WriteKeyValue(byte tag, KeyValue kv)
     {
-        ref var cached = ref _cache[RuntimeHelpers.GetHashCode(kv) & (CacheSize - 1)];
+        ref var cached = ref _cache[RuntimeHelpers.GetHashCode(kv) & _cacheMask];
         if (ReferenceEquals(cached.Attribute, kv))
         {
             var length = cached.Length;
