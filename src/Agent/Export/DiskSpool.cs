@@ -163,7 +163,12 @@ internal sealed partial class DiskSpool : IDisposable
     public void Append(ExportMetricsServiceRequest request)
     {
         var points = MetricsCounting.DataPoints(request);
-        var payload = _compressor.Wrap(request.ToByteArray()).ToArray();
+        byte[] payload;
+        using (var encoded = OtlpRequestEncoder.Encode(request))
+        {
+            payload = _compressor.Wrap(encoded.Span).ToArray();
+        }
+
         var size = HeaderSize + payload.Length;
         if (size > _maxBytes)
         {
