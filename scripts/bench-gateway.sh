@@ -2,7 +2,7 @@
 # Gateway throughput into a real Prometheus, measured from /proc: OTLP/gRPC (zstd) at 1,000-point requests of
 # PostgreSQL-shaped data → gateway (batch → remote write) → Prometheus. Two runs, each with a fresh gateway:
 #   1. as fast as the gateway accepts, for points per CPU-second of the gateway process;
-#   2. at a fixed 70,000 points/s, for the gateway's peak RSS (VmHWM) at that rate.
+#   2. at a fixed 70,000 points/s, for the gateway's peak RSS (VmHWM, reset after the warm-up) at that rate.
 #   bash scripts/bench-gateway.sh [--seconds N] [--rounds N] [--no-build] [--write-docs]
 # Each round runs both; the summary gives the median over rounds. --write-docs rewrites only the text between the
 # bench-gateway markers in docs/benchmarks.md.
@@ -89,6 +89,11 @@ YAML
   dotnet "$PGOTEL_ROOT/tests/LoadGen/bin/Release/net10.0/pgotel-loadgen.dll" --endpoint "http://127.0.0.1:$grpc" --seconds 15 "$@" >/dev/null
   local sent0
   sleep 3 # what the warm-up sent is delivered before the window opens
+  # The peak RSS that counts is the window's, at the rate measured: keep start-up's and the warm-up's, then reset
+  # VmHWM to the current RSS (clear_refs 5) so the window's peak is read alone.
+  local startup_hwm
+  startup_hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+  echo 5 >"/proc/$pid/clear_refs"
   sent0=$(curl -fsS "http://127.0.0.1:$metrics/metrics" | awk '/^pgotel_exporter_sent_points_total/ {s += $NF} END {print s + 0}')
   cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   out=$(dotnet "$PGOTEL_ROOT/tests/LoadGen/bin/Release/net10.0/pgotel-loadgen.dll" --endpoint "http://127.0.0.1:$grpc" --seconds "$seconds" "$@")
@@ -98,15 +103,15 @@ YAML
   hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
   sent=$(curl -fsS "http://127.0.0.1:$metrics/metrics" | awk -v s0="$sent0" '/^pgotel_exporter_sent_points_total/ {s += $NF} END {print s - s0}')
   svc_kill gateway
-  python3 - "$label" "$out" "$cpu0" "$cpu1" "$ticks" "$hwm" "$sent" <<'PY'
+  python3 - "$label" "$out" "$cpu0" "$cpu1" "$ticks" "$hwm" "$sent" "$startup_hwm" <<'PY'
 import sys
-label, out, cpu0, cpu1, ticks, hwm, sent = sys.argv[1:]
+label, out, cpu0, cpu1, ticks, hwm, sent, startup_hwm = sys.argv[1:]
 f = dict(kv.split("=") for kv in out.split())
 cpu = (float(cpu1) - float(cpu0)) / float(ticks)
 acc = float(f["accepted_points"])
 print(f"{label}: accepted {acc:,.0f} points in {float(f['seconds']):.1f} s = {float(f['accepted_per_s']):,.0f} points/s; "
       f"gateway CPU {cpu:.1f} s = {acc / cpu if cpu else 0:,.0f} points per CPU-second, {cpu / acc * 1e6 if acc else 0:.2f} CPU-s per million points; "
-      f"peak RSS {int(hwm) / 1024:.0f} MiB; refused {f['refused_points']}; latency p50 {f['p50'] if 'p50' in f else f['latency_ms_p50']} ms p99 {f['p99']} ms; samples delivered to Prometheus {float(sent):,.0f}")
+      f"peak RSS {int(hwm) / 1024:.0f} MiB (start-up and warm-up: {int(startup_hwm) / 1024:.0f} MiB); refused {f['refused_points']}; latency p50 {f['p50'] if 'p50' in f else f['latency_ms_p50']} ms p99 {f['p99']} ms; samples delivered to Prometheus {float(sent):,.0f}")
 PY
 }
 

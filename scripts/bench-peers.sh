@@ -9,7 +9,7 @@
 #            pgbench TPS with each scraping every interval against none.
 #   gateway: our gateway (OTLP/gRPC in, with and without the dedupe processor) vs vmagent 1.79 (remote write in),
 #            the same series at the same rate (tests/LoadGen, both protocols) into one real Prometheus. Per side:
-#            CPU seconds per million samples appended by Prometheus, peak RSS (VmHWM), refusals, latency.
+#            CPU seconds per million samples appended by Prometheus, peak RSS over the window (VmHWM after a reset at its start), refusals, latency.
 #
 #   bash scripts/bench-peers.sh [--part agent|gateway|all] [--rounds 3] [--seconds 60] [--rate 70000]
 #        [--scrapes 6] [--interval 10] [--pgbench-seconds 60] [--databases 20] [--tables 500]
@@ -612,6 +612,10 @@ YAML
     dotnet "$LOADGEN_DLL" "${SIDE_LOAD[@]}" --seconds "$warmup_seconds" --rate "$rate" --instances "$instances" --concurrency "$concurrency" >/dev/null 2>&1 || true
     a0=$(prom_settled)
     o0=$(metric_sum "$prom" 'prometheus_tsdb_out_of_order_samples_total')
+    # Peak RSS over the measured window only: start-up's and the warm-up's peak is recorded, then VmHWM is reset to
+    # the current RSS (clear_refs 5).
+    record gateway "$r" "$side" startup_peak_rss_mib "$(proc_hwm "$pid")"
+    echo 5 >"/proc/$pid/clear_refs"
     c0=$(proc_cpu "$pid")
     local counters="" cpid=""
     if [ "$profile" = 1 ] && [ "$side" != vmagent ]; then

@@ -213,15 +213,17 @@ def summary(results, machine, doc):
                f"Medians over {rounds} round(s) (range in brackets). Samples delivered = the increase of Prometheus' "
                "`prometheus_tsdb_head_samples_appended_total` (the same Prometheus for every side), CPU = user + system "
                "seconds of the side's process from /proc over the measured window (after the `--warmup-seconds` warm-up), "
-               "peak RSS = VmHWM; the load tool column is the last round's.", "",
-               "| side | CPU s per million samples | points/s per core | peak RSS MiB | samples delivered | out-of-order | load tool |",
-               "|---|---|---|---|---|---|---|"]
+               "peak RSS = VmHWM over the measured window (reset at its start); start-up peak = VmHWM over start-up and the "
+               "warm-up; the load tool column is the last round's.", "",
+               "| side | CPU s per million samples | points/s per core | peak RSS MiB | start-up peak MiB | samples delivered | out-of-order | load tool |",
+               "|---|---|---|---|---|---|---|---|"]
         for side in sides["gateway"]:
             c = m("gateway", side, "cpu_s_per_million_samples")
             lg = by.get(("gateway", side, "loadgen"), [""])[-1]
             f = dict(kv.split("=", 1) for kv in lg.split() if "=" in kv)
             out.append(f"| {side} | {fmt(c, 2)}{s('gateway', side, 'cpu_s_per_million_samples')} | {fmt(1e6 / c if c else float('nan'), 0)} "
-                       f"| {fmt(m('gateway', side, 'peak_rss_mib'), 0)}{s('gateway', side, 'peak_rss_mib')} | {fmt(m('gateway', side, 'samples_delivered'), 0)} "
+                       f"| {fmt(m('gateway', side, 'peak_rss_mib'), 0)}{s('gateway', side, 'peak_rss_mib')} "
+                       f"| {fmt(m('gateway', side, 'startup_peak_rss_mib'), 0)} | {fmt(m('gateway', side, 'samples_delivered'), 0)} "
                        f"| {fmt(m('gateway', side, 'out_of_order_samples'), 0)} | accepted {f.get('accepted_per_s', '?')}/s, refused {f.get('refused_points', '?')}, "
                        f"p50 {f.get('latency_ms_p50', '?')} ms, p99 {f.get('p99', '?')} ms |")
         vm = m("gateway", "vmagent", "cpu_s_per_million_samples")
