@@ -10,14 +10,20 @@ public sealed class CappedStream : Stream
     private readonly Stream _inner;
     private readonly long _limit;
     private readonly Func<long, Exception> _tooLarge;
+    private readonly long _sizeHint;
     private long _read;
 
-    /// <summary>Wraps <paramref name="inner"/>; <paramref name="tooLarge"/> makes the exception thrown past the limit.</summary>
-    public CappedStream(Stream inner, long limit, Func<long, Exception> tooLarge)
+    /// <summary>
+    /// Wraps <paramref name="inner"/>; <paramref name="tooLarge"/> makes the exception thrown past the limit.
+    /// <paramref name="sizeHint"/>, when known, is the expected decompressed size, used to size an empty
+    /// <see cref="MemoryStream"/> once in <see cref="CopyTo(Stream, int)"/>.
+    /// </summary>
+    public CappedStream(Stream inner, long limit, Func<long, Exception> tooLarge, long sizeHint = 0)
     {
         _inner = inner;
         _limit = limit;
         _tooLarge = tooLarge;
+        _sizeHint = sizeHint;
     }
 
     /// <summary>Bytes read so far.</summary>
@@ -49,6 +55,21 @@ public sealed class CappedStream : Stream
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    /// <summary>
+    /// Copies everything out. An empty <see cref="MemoryStream"/> destination (what grpc-dotnet decompresses
+    /// into) is first sized to the hint, capped at the limit: letting it double its way up from 256 bytes
+    /// copies a 1 MB message about twelve times and leaves large-object-heap garbage at every step.
+    /// </summary>
+    public override void CopyTo(Stream destination, int bufferSize)
+    {
+        if (_sizeHint > 0 && destination is MemoryStream { Length: 0 } memory && memory.Capacity < _sizeHint)
+        {
+            memory.Capacity = (int)Math.Min(Math.Min(_sizeHint, _limit), Array.MaxLength);
+        }
+
+        base.CopyTo(destination, bufferSize);
+    }
 
     private int Count(int n)
     {

@@ -26,6 +26,12 @@ public sealed class ZstdGrpcCompressionProvider : ICompressionProvider
 /// <summary>Wraps another provider so decompression stops past a size limit (the limit that matters is after decompression).</summary>
 public sealed class CappedDecompressionProvider : ICompressionProvider
 {
+    /// <summary>
+    /// The decompressed-to-compressed ratio assumed when sizing the output up front. OTLP metric batches
+    /// compress about 5 to 10 times; a larger message still grows the buffer as usual.
+    /// </summary>
+    public const int ExpectedRatio = 8;
+
     private readonly ICompressionProvider _inner;
     private readonly long _limit;
     private readonly Func<long, Exception> _tooLarge;
@@ -45,5 +51,10 @@ public sealed class CappedDecompressionProvider : ICompressionProvider
     public Stream CreateCompressionStream(Stream stream, CompressionLevel? compressionLevel) => _inner.CreateCompressionStream(stream, compressionLevel);
 
     /// <inheritdoc />
-    public Stream CreateDecompressionStream(Stream stream) => new CappedStream(_inner.CreateDecompressionStream(stream), _limit, _tooLarge);
+    public Stream CreateDecompressionStream(Stream stream)
+    {
+        // grpc-dotnet hands over the whole message as a seekable stream, so its length is known here.
+        var hint = stream.CanSeek ? stream.Length * ExpectedRatio : 0;
+        return new CappedStream(_inner.CreateDecompressionStream(stream), _limit, _tooLarge, hint);
+    }
 }

@@ -33,6 +33,39 @@ public sealed class DurableLogTests : IDisposable
     }
 
     [Fact]
+    public async Task Read_TakingDecoded_GetsTheNewestRecordsInMemoryOnceAndOlderOnesFromDisk()
+    {
+        using var log = QueueTestKit.OpenLog(_dir.Path);
+        var requests = Enumerable.Range(0, 6).Select(i => QueueTestKit.Request("m" + i, points: 3)).ToList();
+        foreach (var request in requests)
+        {
+            var bytes = request.ToByteArray();
+            await log.AppendAsync(bytes, bytes.Length, pooled: false, decoded: request).WaitAsync(QueueTestKit.Timeout);
+        }
+
+        using var reader = log.OpenReader();
+        var at = new LogPosition(0, 0);
+        var records = new List<LogRecord>();
+        while (reader.Read(at, pooled: false, takeDecoded: true) is { } record)
+        {
+            records.Add(record);
+            at = record.Next;
+        }
+
+        // Only the newest four are kept in memory: the first two are read from disk, the rest come as the objects appended.
+        Assert.Equal(6, records.Count);
+        Assert.All(records.Take(2), r => Assert.Null(r.Decoded));
+        Assert.Equal(["m0", "m1"], records.Take(2).Select(r => QueueTestKit.NameOf(r.Payload)));
+        Assert.All(records.Skip(2).Select((r, i) => (r, i)), x => Assert.Same(requests[x.i + 2], x.r.Decoded));
+        Assert.Equal(log.CommittedOffset, records[^1].Next.Offset);
+
+        // A second reader (another exporter) gets every record from disk: an object goes to one reader only.
+        var again = QueueTestKit.ReadAll(log, new LogPosition(0, 0));
+        Assert.Equal(requests.Select(r => r.ToByteArray()), again.Select(r => r.Payload));
+        Assert.All(again, r => Assert.Null(r.Decoded));
+    }
+
+    [Fact]
     public async Task Open_AfterRestart_KeepsRecordsAndContinuesTheSequence()
     {
         using (var log = QueueTestKit.OpenLog(_dir.Path))
