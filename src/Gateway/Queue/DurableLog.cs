@@ -167,7 +167,7 @@ internal sealed partial class DurableLog : IDisposable
 
     /// <summary>
     /// As <see cref="AppendAsync(byte[])"/> for the first <paramref name="length"/> bytes of <paramref name="payload"/>;
-    /// with <paramref name="pooled"/> the log returns the array to <see cref="ArrayPool{T}.Shared"/> once it has
+    /// with <paramref name="pooled"/> the log returns the array to <see cref="BufferPools.Bytes"/> once it has
     /// copied it (also when the append is refused), so the caller must not touch it after this call.
     /// </summary>
     public Task AppendAsync(byte[] payload, int length, bool pooled) => AppendAsync(payload, length, pooled, decoded: null);
@@ -684,7 +684,7 @@ internal sealed partial class DurableLog : IDisposable
 
         /// <summary>
         /// As <see cref="Read(LogPosition)"/>; with <paramref name="pooled"/> the payload is rented from
-        /// <see cref="ArrayPool{T}.Shared"/> (longer than <see cref="LogRecord.Length"/>), and the caller returns it.
+        /// <see cref="BufferPools.Bytes"/> (longer than <see cref="LogRecord.Length"/>), and the caller returns it.
         /// </summary>
         public LogRecord? Read(LogPosition position, bool pooled) => Read(position, pooled, takeDecoded: false);
 
@@ -795,7 +795,7 @@ internal sealed record LogRecord(LogPosition Position, LogPosition Next, long Ap
     /// <summary>The bytes of <see cref="Payload"/> that are the record (a pooled payload is longer).</summary>
     public int Length { get; init; } = Payload.Length;
 
-    /// <summary>Whether <see cref="Payload"/> was rented from <see cref="ArrayPool{T}.Shared"/> (its reader returns it).</summary>
+    /// <summary>Whether <see cref="Payload"/> was rented from <see cref="BufferPools.Bytes"/> (its reader returns it).</summary>
     public bool Pooled { get; init; }
 
     /// <summary>The record's in-memory form handed over by its writer; set only when <see cref="Payload"/> was not read.</summary>

@@ -249,7 +249,7 @@ internal sealed partial class RemoteWriteExporter : IMetricsConsumer, IPipelineC
 
     /// <summary>
     /// Frames series [start, start+count) of the batch as a WriteRequest and snappy-compresses it into a buffer
-    /// rented from <see cref="ArrayPool{T}.Shared"/> (the caller returns it).
+    /// rented from <see cref="BufferPools.Bytes"/> (the caller returns it).
     /// </summary>
     internal static (byte[] Body, int Length) Encode(List<BatchItem> batch, int start, int count)
     {
