@@ -29,6 +29,12 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
     private string _lastRole = "";
     private string _lastVersion = "";
 
+    /// <summary>Database sizes by name as last measured (see <see cref="ScrapeClusterAsync"/>).</summary>
+    private Dictionary<string, long> _databaseSizes = new(StringComparer.Ordinal);
+
+    /// <summary>The size period of the last database size measurement.</summary>
+    private long _databaseSizesBucket = long.MinValue;
+
     public PostgresqlScraper(string endpoint, string configuredRole, PostgresqlReceiverOptions options, ILogger logger, TimeProvider time)
     {
         _options = options;
@@ -106,6 +112,15 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
         set.StampStart();
         _broker.Sweep();
         return BuildResource(set, resource);
+    }
+
+    /// <summary>The databases not to measure at a scrape between size measurements: measured already, or excluded.</summary>
+    private string[] KnownDatabases(Dictionary<string, long> measured)
+    {
+        var known = new string[measured.Count + _options.ExcludeDatabases.Count];
+        measured.Keys.CopyTo(known, 0);
+        _options.ExcludeDatabases.CopyTo(known, measured.Count);
+        return known;
     }
 
     private string TlsOrMessage(Exception ex) =>
@@ -209,10 +224,23 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
             var v = info.VersionNum;
 
             var databases = new List<string>();
-            await QueryAsync(connection, db, "pg_stat_database", $"""
+
+            // pg_database_size stats every file of a database: with thousands of relations per database it costs the
+            // server more than all the other statistics together. Like table and index sizes it is measured once per
+            // query_config.size_stats.interval, and the last measurement is re-sent in between; a database not
+            // measured yet (new since) is measured at once.
+            var sizesBucket = SizesBucket(info.Time);
+            var databaseSizes = Enabled(MetricCatalog.DatabaseSize);
+            var measureSizes = databaseSizes && (sizesBucket < 0 || sizesBucket != _databaseSizesBucket);
+            var knownSizes = measureSizes ? null : _databaseSizes;
+            var measuredSizes = new Dictionary<string, long>(StringComparer.Ordinal);
+            var sizeColumn = !databaseSizes ? "NULL::bigint"
+                : measureSizes ? "pg_database_size(d.oid)"
+                : "CASE WHEN d.datname::text = ANY($1) THEN NULL ELSE pg_database_size(d.oid) END";
+            var statDatabaseComplete = await QueryAsync(connection, db, "pg_stat_database", $"""
                 SELECT d.datname, s.numbackends, s.xact_commit, s.xact_rollback, s.blks_read, s.blks_hit,
                        s.tup_returned, s.tup_fetched, s.tup_inserted, s.tup_updated, s.tup_deleted, s.deadlocks,
-                       coalesce(s.checksum_failures, 0), s.temp_bytes, pg_database_size(d.oid), age(d.datfrozenxid),
+                       coalesce(s.checksum_failures, 0), s.temp_bytes, {sizeColumn}, age(d.datfrozenxid),
                        extract(epoch FROM now() - coalesce(s.stats_reset, pg_postmaster_start_time()))::float8,
                        {(v >= 140000 ? "s.sessions" : "NULL::bigint")}, d.datallowconn,
                        coalesce(a.active, 0), coalesce(a.idle, 0), coalesce(a.idle_in_transaction, 0)
@@ -265,7 +293,17 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
                 set.Add(MetricCatalog.DatabaseDeadlocks, r.GetInt64(11), dbAttr);
                 set.Add(MetricCatalog.DatabaseChecksumFailures, r.GetInt64(12), dbAttr);
                 set.Add(MetricCatalog.DatabaseTempBytes, r.GetInt64(13), dbAttr);
-                set.Add(MetricCatalog.DatabaseSize, r.GetInt64(14), dbAttr);
+                if (!r.IsDBNull(14))
+                {
+                    measuredSizes[name] = r.GetInt64(14);
+                    set.Add(MetricCatalog.DatabaseSize, r.GetInt64(14), dbAttr);
+                }
+                else if (knownSizes is not null && knownSizes.TryGetValue(name, out var lastSize))
+                {
+                    measuredSizes[name] = lastSize;
+                    set.Add(MetricCatalog.DatabaseSize, lastSize, dbAttr);
+                }
+
                 set.Add(MetricCatalog.DatabaseAge, (long)r.GetInt32(15), dbAttr);
                 var seconds = r.GetDouble(16);
                 if (seconds > 0)
@@ -282,7 +320,18 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
                 {
                     databases.Add(name);
                 }
-            }, ct).ConfigureAwait(false);
+            }, ct, databaseSizes && knownSizes is not null ? cmd => cmd.Parameters.Add(new NpgsqlParameter { Value = KnownDatabases(knownSizes) }) : null).ConfigureAwait(false);
+
+            // Only the databases that still exist are kept; a failed query measures again at the next scrape.
+            _databaseSizes = measuredSizes;
+            if (!statDatabaseComplete)
+            {
+                _databaseSizesBucket = long.MinValue;
+            }
+            else if (measureSizes)
+            {
+                _databaseSizesBucket = sizesBucket;
+            }
 
             await QueryAsync(connection, db, "pg_stat_database_conflicts", """
                 SELECT c.datname, c.confl_tablespace, c.confl_lock, c.confl_snapshot, c.confl_bufferpin, c.confl_deadlock
@@ -947,11 +996,12 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
     private bool IsExcluded(string database) => database.Length > 0 && _options.ExcludeDatabases.Contains(database);
 
     /// <summary>Runs one statistics query; false when it failed (counted and logged) or is not available.</summary>
-    private async Task<bool> QueryAsync(NpgsqlConnection connection, string database, string name, string sql, Action<NpgsqlDataReader> row, CancellationToken ct)
+    private async Task<bool> QueryAsync(NpgsqlConnection connection, string database, string name, string sql, Action<NpgsqlDataReader> row, CancellationToken ct, Action<NpgsqlCommand>? parameters = null)
     {
         try
         {
             await using var cmd = new NpgsqlCommand(sql, connection);
+            parameters?.Invoke(cmd);
             await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
             {

@@ -24,18 +24,20 @@ internal sealed partial class OtlpExporter : IMetricsConsumer, IPipelineComponen
     /// MetricsService/Export with the request written by <see cref="OtlpRequestEncoder"/> instead of Google.Protobuf:
     /// the same bytes, each nested message's size computed once instead of once per level above it.
     /// </summary>
-    internal static readonly Method<ExportMetricsServiceRequest, ExportMetricsServiceResponse> ExportMethod = new(
-        MethodType.Unary,
-        "opentelemetry.proto.collector.metrics.v1.MetricsService",
-        "Export",
-        Marshallers.Create<ExportMetricsServiceRequest>(SerializeRequest, static context => ExportMetricsServiceRequest.Parser.ParseFrom(context.PayloadAsReadOnlySequence())),
-        Marshallers.Create(static (ExportMetricsServiceResponse response, SerializationContext context) => context.Complete(response.ToByteArray()), static context => ExportMetricsServiceResponse.Parser.ParseFrom(context.PayloadAsReadOnlySequence())));
+    internal static readonly Method<ExportMetricsServiceRequest, ExportMetricsServiceResponse> ExportMethod = CreateExportMethod(SerializeRequest);
+
+    /// <summary>
+    /// <see cref="ExportMethod"/> whose marshaller also compresses with zstd (<see cref="PrecompressedZstd"/>), for a
+    /// channel that has <see cref="PrecompressedZstdProvider"/> as its zstd provider.
+    /// </summary>
+    internal static readonly Method<ExportMetricsServiceRequest, ExportMetricsServiceResponse> ZstdExportMethod = CreateExportMethod(SerializeRequestZstd);
 
     private readonly string _id;
     private readonly OtlpExporterOptions _options;
     private readonly ILogger _logger;
     private readonly GrpcChannel _channel;
     private readonly CallInvoker _invoker;
+    private readonly Method<ExportMetricsServiceRequest, ExportMetricsServiceResponse> _exportMethod;
     private readonly Channel<ExportMetricsServiceRequest> _queue;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Metadata _headers = [];
@@ -57,14 +59,17 @@ internal sealed partial class OtlpExporter : IMetricsConsumer, IPipelineComponen
         var address = options.Endpoint.Contains("://", StringComparison.Ordinal)
             ? options.Endpoint
             : (options.Tls.Insecure ? "http://" : "https://") + options.Endpoint;
+        // zstd is applied by the request marshaller itself; the channel's zstd provider then passes requests through.
+        var zstd = options.Compression == OtlpCompression.Zstd;
         var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true, KeepAlivePingDelay = TimeSpan.FromSeconds(30) };
         Shared.Security.TlsClientSetup.Apply(handler.SslOptions, options.Tls.CaFile, options.Tls.CertFile, options.Tls.KeyFile, options.Tls.ServerName, options.Tls.InsecureSkipVerify);
         _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
             HttpHandler = handler,
-            CompressionProviders = [new GzipCompressionProvider(System.IO.Compression.CompressionLevel.Fastest), new ZstdGrpcCompressionProvider()],
+            CompressionProviders = [new GzipCompressionProvider(System.IO.Compression.CompressionLevel.Fastest), zstd ? new PrecompressedZstdProvider() : new ZstdGrpcCompressionProvider()],
             MaxSendMessageSize = 64 << 20,
         });
+        _exportMethod = zstd ? ZstdExportMethod : ExportMethod;
         _invoker = _channel.CreateCallInvoker();
         foreach (var (key, value) in options.Headers)
         {
@@ -234,7 +239,7 @@ internal sealed partial class OtlpExporter : IMetricsConsumer, IPipelineComponen
         try
         {
             var options = new CallOptions(_headers, DateTime.UtcNow + _options.Timeout, stopping);
-            var response = await _invoker.AsyncUnaryCall(ExportMethod, null, options, request).ResponseAsync.ConfigureAwait(false);
+            var response = await _invoker.AsyncUnaryCall(_exportMethod, null, options, request).ResponseAsync.ConfigureAwait(false);
             if (response.PartialSuccess is { RejectedDataPoints: > 0 } partial)
             {
                 // Rejected points are not retried: the server said they are bad, not that it was busy.
@@ -271,6 +276,26 @@ internal sealed partial class OtlpExporter : IMetricsConsumer, IPipelineComponen
         context.GetBufferWriter().Write(encoded.Span);
         context.Complete();
     }
+
+    /// <summary>
+    /// Writes the request once into pooled bytes and compresses them with zstd into pooled bytes; gRPC gets only the
+    /// compressed message, which the channel's <see cref="PrecompressedZstdProvider"/> sends as it is.
+    /// </summary>
+    internal static void SerializeRequestZstd(ExportMetricsServiceRequest request, SerializationContext context)
+    {
+        using var encoded = OtlpRequestEncoder.Encode(request);
+        using var compressed = PrecompressedZstd.Compress(encoded.Span);
+        context.SetPayloadLength(compressed.Length);
+        context.GetBufferWriter().Write(compressed.Span);
+        context.Complete();
+    }
+
+    private static Method<ExportMetricsServiceRequest, ExportMetricsServiceResponse> CreateExportMethod(Action<ExportMetricsServiceRequest, SerializationContext> serializer) => new(
+        MethodType.Unary,
+        "opentelemetry.proto.collector.metrics.v1.MetricsService",
+        "Export",
+        Marshallers.Create(serializer, static context => ExportMetricsServiceRequest.Parser.ParseFrom(context.PayloadAsReadOnlySequence())),
+        Marshallers.Create(static (ExportMetricsServiceResponse response, SerializationContext context) => context.Complete(response.ToByteArray()), static context => ExportMetricsServiceResponse.Parser.ParseFrom(context.PayloadAsReadOnlySequence())));
 
     private static TimeSpan Jitter(TimeSpan delay) => TimeSpan.FromMilliseconds(delay.TotalMilliseconds * (0.8 + Random.Shared.NextDouble() * 0.4));
 

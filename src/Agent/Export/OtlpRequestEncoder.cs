@@ -40,6 +40,9 @@ internal sealed class OtlpRequestEncoder
     /// <summary>The last request's length: the next buffer starts that big, instead of growing there by doubling.</summary>
     private static int s_lengthHint = MinBuffer;
 
+    /// <summary>The encoding buffer, kept between requests (see <see cref="SpareBuffer"/>).</summary>
+    internal static readonly SpareBuffer Buffers = new();
+
     private readonly CachedKeyValue[] _cache;
     private readonly int _cacheMask;
     private byte[] _buffer;
@@ -49,7 +52,7 @@ internal sealed class OtlpRequestEncoder
 
     private OtlpRequestEncoder(int points)
     {
-        _buffer = ArrayPool<byte>.Shared.Rent(Volatile.Read(ref s_lengthHint));
+        _buffer = Buffers.Rent(Volatile.Read(ref s_lengthHint));
         _position = _buffer.Length;
         var slots = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp(points, MinCache, MaxCache));
         _cacheMask = slots - 1;
@@ -68,7 +71,7 @@ internal sealed class OtlpRequestEncoder
         }
         catch
         {
-            ArrayPool<byte>.Shared.Return(encoder._buffer);
+            Buffers.Return(encoder._buffer);
             throw;
         }
         finally
@@ -667,13 +670,13 @@ internal sealed class OtlpRequestEncoder
         return _buffer.AsSpan(_position, length);
     }
 
-    /// <summary>A bigger pooled buffer with the encoding so far at its end.</summary>
+    /// <summary>A bigger buffer with the encoding so far at its end.</summary>
     private void Grow(int length)
     {
         var written = Written;
-        var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(checked(_buffer.Length * 2), checked(written + length)));
+        var bigger = Buffers.Rent(Math.Max(checked(_buffer.Length * 2), checked(written + length)));
         _buffer.AsSpan(_position).CopyTo(bigger.AsSpan(bigger.Length - written));
-        ArrayPool<byte>.Shared.Return(_buffer);
+        Buffers.Return(_buffer);
         _buffer = bigger;
         _position = bigger.Length - written;
     }
@@ -682,7 +685,7 @@ internal sealed class OtlpRequestEncoder
     private readonly record struct CachedKeyValue(KeyValue? Attribute, int End, int Length);
 }
 
-/// <summary>An encoded request in a pooled buffer; <see cref="Dispose"/> returns the buffer.</summary>
+/// <summary>An encoded request in the encoder's kept buffer; <see cref="Dispose"/> gives the buffer back.</summary>
 internal sealed class EncodedRequest : IDisposable
 {
     private byte[]? _buffer;
@@ -704,7 +707,7 @@ internal sealed class EncodedRequest : IDisposable
     {
         if (Interlocked.Exchange(ref _buffer, null) is { } buffer)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            OtlpRequestEncoder.Buffers.Return(buffer);
         }
     }
 }

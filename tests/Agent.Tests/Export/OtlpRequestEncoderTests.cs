@@ -239,6 +239,39 @@ public sealed class OtlpRequestEncoderTests
     }
 
     [Fact]
+    public void SerializeRequestZstd_ThroughGrpcMarshaller_WritesOneZstdFrameOfTheProtobufBytes()
+    {
+        var request = AgentScrape(databases: 3, tables: 40);
+        var context = new CapturingContext();
+        OtlpExporter.ZstdExportMethod.RequestMarshaller.ContextualSerializer(request, context);
+
+        Assert.Equal(context.Payload!.Length, context.PayloadLength);
+        using var decompressor = new ZstdSharp.Decompressor();
+        Assert.Equal(request.ToByteArray(), decompressor.Unwrap(context.Payload).ToArray());
+        Assert.Equal(OtlpExporter.ExportMethod.FullName, OtlpExporter.ZstdExportMethod.FullName);
+    }
+
+    [Fact]
+    public void PrecompressedZstdProvider_Requests_PassThroughAndResponsesDecompress()
+    {
+        var provider = new PrecompressedZstdProvider();
+        var compressed = new ZstdSharp.Compressor().Wrap(AgentScrape(databases: 1, tables: 5).ToByteArray()).ToArray();
+
+        var output = new MemoryStream();
+        using (var stream = provider.CreateCompressionStream(output, System.IO.Compression.CompressionLevel.Fastest))
+        {
+            stream.Write(compressed.AsSpan(0, 10));
+            stream.Write(compressed.AsSpan(10));
+        }
+
+        Assert.Equal("zstd", provider.EncodingName);
+        Assert.Equal(compressed, output.ToArray());
+        var decompressed = new MemoryStream();
+        provider.CreateDecompressionStream(new MemoryStream(compressed)).CopyTo(decompressed);
+        Assert.Equal(AgentScrape(databases: 1, tables: 5).ToByteArray(), decompressed.ToArray());
+    }
+
+    [Fact]
     public void Dispose_Twice_ReturnsTheBufferOnce()
     {
         var encoded = OtlpRequestEncoder.Encode(AgentScrape(databases: 1, tables: 1));
