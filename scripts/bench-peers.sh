@@ -433,14 +433,20 @@ YAML
   }
 
   pgbench_run() { # round side: TPS while the side scrapes every interval
-    local r=$1 side=$2 pid="" loop="" out tps
+    local r=$1 side=$2 pid="" loop="" out tps acc
+    # Each collector is started and has finished its first scrape before pgbench starts: the window measures
+    # steady-state scraping, as the target means, not start-up (JIT, the agent's first size measurement).
     case $side in
       none) ;;
       postgres_exporter)
         start_exporter
+        curl -fsS -o /dev/null "http://127.0.0.1:$EXPORTER_PORT/metrics" || true
         (while sleep "$interval"; do curl -fsS -o /dev/null "http://127.0.0.1:$EXPORTER_PORT/metrics" || true; done) &
         loop=$! ;;
-      agent*) start_agent "${side//[^0-9]/}" ;;
+      agent*)
+        start_agent "${side//[^0-9]/}"
+        acc=$(metric_sum "http://127.0.0.1:$SINK_METRICS/metrics" 'pgotel_receiver_accepted_points_total')
+        sink_settled "$acc" >/dev/null ;;
     esac
     sleep 2
     out=$("$PGBIN/pgbench" -n -c 4 -j 2 -T "$pgbench_seconds" -h 127.0.0.1 -p "$PG_PORT" -U postgres db01 2>&1 || true)

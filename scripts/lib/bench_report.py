@@ -185,7 +185,7 @@ def summary(results, machine, doc):
                        + ("" if ok_cpu or r_cpu != r_cpu else f" ({fmt(r_cpu / 0.5, 2)}× the allowed CPU per scrape)") + ". "
                        f"New connections per scrape {fmt(conns, 2)} (target 0: **{'met' if conns == 0 else 'missed'}**).")
         if tps:
-            out += ["", f"pgbench (`-c 4 -j 2`, TPC-B-like, db01) with each collector scraping every interval, medians:", "",
+            out += ["", f"pgbench (`-c 4 -j 2`, TPC-B-like, db01) with each collector scraping every interval (started, and its first scrape done, before pgbench starts), medians:", "",
                     "| scraping | TPS | vs none |", "|---|---|---|"]
             for side in sides["pgbench"]:
                 t = tps[side]
