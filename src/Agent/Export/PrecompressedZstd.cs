@@ -15,9 +15,6 @@ namespace PgOtelGateway.Agent.Export;
 /// </summary>
 internal static class PrecompressedZstd
 {
-    /// <summary>zstd's default level, the same as <see cref="ZstdGrpcCompressionProvider"/>'s.</summary>
-    private const int Level = 3;
-
     // One compression context kept between scrapes (its working memory is allocated on first use); a concurrent
     // call simply makes its own.
     private static Compressor? s_idle;
@@ -28,7 +25,7 @@ internal static class PrecompressedZstd
     /// <summary>Compresses <paramref name="data"/> into one zstd frame in the kept output buffer; dispose to give it back.</summary>
     public static CompressedMessage Compress(ReadOnlySpan<byte> data)
     {
-        var compressor = Interlocked.Exchange(ref s_idle, null) ?? new Compressor(Level);
+        var compressor = Interlocked.Exchange(ref s_idle, null) ?? new Compressor(ZstdGrpcCompressionProvider.DefaultLevel);
         var buffer = Buffers.Rent(Compressor.GetCompressBound(data.Length));
         try
         {

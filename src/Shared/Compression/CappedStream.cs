@@ -58,8 +58,8 @@ public sealed class CappedStream : Stream
 
     /// <summary>
     /// Copies everything out. An empty <see cref="MemoryStream"/> destination (what grpc-dotnet decompresses
-    /// into) is first sized to the hint, capped at the limit: letting it double its way up from 256 bytes
-    /// copies a 1 MB message about twelve times and leaves large-object-heap garbage at every step.
+    /// into) is first sized to the hint, capped at the limit: doubling its way up from 256 bytes, a 1 MB message
+    /// goes through twelve arrays, the last five of them garbage on the large-object heap.
     /// </summary>
     public override void CopyTo(Stream destination, int bufferSize)
     {

@@ -7,10 +7,13 @@ namespace PgOtelGateway.Shared.Compression;
 /// <summary>The <c>zstd</c> gRPC message encoding (grpc-encoding: zstd), for clients and servers alike.</summary>
 public sealed class ZstdGrpcCompressionProvider : ICompressionProvider
 {
+    /// <summary>zstd's own default level, its balance of speed and size; what this encoding uses unless told otherwise.</summary>
+    public const int DefaultLevel = 3;
+
     private readonly int _level;
 
-    /// <summary>Creates the provider; level 3 is zstd's default balance of speed and size.</summary>
-    public ZstdGrpcCompressionProvider(int level = 3) => _level = level;
+    /// <summary>Creates the provider at <paramref name="level"/>.</summary>
+    public ZstdGrpcCompressionProvider(int level = DefaultLevel) => _level = level;
 
     /// <inheritdoc />
     public string EncodingName => "zstd";

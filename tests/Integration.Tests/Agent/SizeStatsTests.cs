@@ -6,7 +6,7 @@ using static PgOtelGateway.Integration.Tests.Agent.AgentScrape;
 namespace PgOtelGateway.Integration.Tests.Agent;
 
 /// <summary>
-/// <c>query_config.size_stats.interval</c>: table and index sizes are measured once per interval (on the grid of
+/// <c>query_config.size_stats.interval</c>: database, table and index sizes are measured once per interval (on the grid of
 /// the scrape times) and the last measurement is sent with the scrapes in between, only for relations that still exist.
 /// Scrape times are given explicitly, so where the interval boundaries fall does not depend on the clock.
 /// </summary>
@@ -27,7 +27,7 @@ public sealed class SizeStatsTests
                   size_stats:
                     interval: 1h
             """);
-        await using var receiver = new PostgresqlReceiver(options, new NullConsumer(), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, TimeProvider.System);
+        await using var receiver = Receiver(options);
         var scraper = receiver.Scrapers[0];
 
         var first = await Scrape(scraper, Boundary.AddSeconds(10));
@@ -62,7 +62,7 @@ public sealed class SizeStatsTests
                   size_stats:
                     interval: 0s
             """);
-        await using var receiver = new PostgresqlReceiver(options, new NullConsumer(), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, TimeProvider.System);
+        await using var receiver = Receiver(options);
 
         var size = Single(await Scrape(receiver.Scrapers[0], Boundary.AddSeconds(10)), "postgresql.table.size", table);
         await db.ExecuteAsync("INSERT INTO grows SELECT g FROM generate_series(2, 5000) g");
@@ -70,15 +70,54 @@ public sealed class SizeStatsTests
         Assert.True(Single(await Scrape(receiver.Scrapers[0], Boundary.AddSeconds(20)), "postgresql.table.size", table) > size);
     }
 
+    [Fact]
+    public async Task DatabaseSize_BetweenMeasurements_IsTheLastMeasuredOne_AndRemeasuredAtTheNextBoundary()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        await using var receiver = Receiver(Options(db.Name, extra: """
+                query_config:
+                  size_stats:
+                    interval: 1h
+            """));
+        var scraper = receiver.Scrapers[0];
+
+        var size = Single(await Scrape(scraper, Boundary.AddSeconds(10)), "postgresql.database.size", ("database_name", db.Name));
+        Assert.NotNull(size);
+        Assert.Equal<double?>(await db.ScalarAsync<long>("SELECT pg_database_size(current_database())"), size);
+
+        await db.ExecuteAsync("CREATE TABLE grows AS SELECT g AS id, repeat('x', 200) AS note FROM generate_series(1, 5000) g");
+
+        // Same hour: the first measurement again; a database created since is measured at once.
+        await using var added = await TestDatabase.CreateAsync("DatabaseSize_Added");
+        var second = await Scrape(scraper, Boundary.AddMinutes(30));
+        Assert.Equal(size, Single(second, "postgresql.database.size", ("database_name", db.Name)));
+        Assert.True(Single(second, "postgresql.database.size", ("database_name", added.Name)) > 0, "a database created since the measurement has a size at once");
+
+        // The next hour: measured again.
+        var third = await Scrape(scraper, Boundary.AddHours(1));
+        Assert.True(Single(third, "postgresql.database.size", ("database_name", db.Name)) > size, "the database grew by a 5,000-row table");
+    }
+
+    [Fact]
+    public async Task DatabaseSize_WithTheIntervalOff_IsMeasuredEveryScrape()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        await using var receiver = Receiver(Options(db.Name, extra: """
+                query_config:
+                  size_stats:
+                    interval: 0s
+            """));
+
+        var size = Single(await Scrape(receiver.Scrapers[0], Boundary.AddSeconds(10)), "postgresql.database.size", ("database_name", db.Name));
+        await db.ExecuteAsync("CREATE TABLE grows AS SELECT g AS id, repeat('x', 200) AS note FROM generate_series(1, 5000) g");
+
+        Assert.True(Single(await Scrape(receiver.Scrapers[0], Boundary.AddSeconds(20)), "postgresql.database.size", ("database_name", db.Name)) > size);
+    }
+
     private static async Task<OpenTelemetry.Proto.Collector.Metrics.V1.ExportMetricsServiceRequest> Scrape(PostgresqlScraper scraper, DateTimeOffset at)
     {
         var request = new OpenTelemetry.Proto.Collector.Metrics.V1.ExportMetricsServiceRequest();
         request.ResourceMetrics.Add(await scraper.ScrapeAsync(at, CancellationToken.None).WaitAsync(TestTimeouts.Short));
         return request;
-    }
-
-    private sealed class NullConsumer : PgOtelGateway.Shared.Pipeline.IMetricsConsumer
-    {
-        public Task ConsumeAsync(OpenTelemetry.Proto.Collector.Metrics.V1.ExportMetricsServiceRequest request, CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }
