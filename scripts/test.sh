@@ -193,6 +193,15 @@ done
 if [ -f "$PGOTEL_RUN_DIR/results/crashed" ]; then
   failed=$((failed + $(wc -l <"$PGOTEL_RUN_DIR/results/crashed")))
 fi
+# Name the failures again next to the summary: in a long log, the first lines anyone reads are the last ones.
+if [ "$failed" -gt 0 ]; then
+  for trx in "$PGOTEL_RUN_DIR"/results/*.trx; do
+    [ -f "$trx" ] || continue
+    grep -o '<UnitTestResult [^>]*outcome="\(Failed\|Error\|Timeout\|Aborted\)"[^>]*>' "$trx" |
+      grep -o ' testName="[^"]*"' | sed -e 's/^ testName="/failed: /' -e 's/"$//'
+  done
+  [ -f "$PGOTEL_RUN_DIR/results/crashed" ] && sed 's/^/crashed: /' "$PGOTEL_RUN_DIR/results/crashed"
+fi
 if [ $((passed + failed)) -eq 0 ]; then
   echo "no test ran"
   status=1

@@ -65,10 +65,12 @@ internal static class MetricCatalog
     public static readonly MetricDefinition TableVacuum = C("postgresql.table.vacuum", "{vacuum}", "Vacuums, by vacuum_type (manual, auto).");
     public static readonly MetricDefinition TableAnalyze = C("postgresql.table.analyze", "{analyze}", "Analyzes, by analyze_type (manual, auto).");
     public static readonly MetricDefinition TableScans = C("postgresql.table.scans", "{scan}", "Scans, by scan_type (sequential, index).");
+    public static readonly MetricDefinition TableBlocks = C("postgresql.table.blocks", "{block}", "Blocks of the table read from disk (read) or found in shared buffers (hit), by source (heap, index, toast, toast_index) and block_type.");
     public static readonly MetricDefinition TableLastVacuumAge = G("postgresql.table.vacuum_age", "s", "Seconds since the last vacuum of either kind.");
     public static readonly MetricDefinition IndexSize = G("postgresql.index.size", "By", "Size of the index.");
     public static readonly MetricDefinition IndexScans = C("postgresql.index.scans", "{scan}", "Index scans.");
     public static readonly MetricDefinition IndexTuples = C("postgresql.index.tuples", "{tuple}", "Index entries returned (read) and live rows fetched (fetch), by operation.");
+    public static readonly MetricDefinition IndexBlocks = C("postgresql.index.blocks", "{block}", "Blocks of the index read from disk (read) or found in shared buffers (hit), by block_type.");
     public static readonly MetricDefinition StatementCalls = C("postgresql.statements.calls", "{call}", "Calls of the top statements by total time, by queryid, database_name, user_name.");
     public static readonly MetricDefinition StatementTime = C("postgresql.statements.time", "ms", "Execution time of the top statements.");
     public static readonly MetricDefinition StatementRows = C("postgresql.statements.rows", "{row}", "Rows returned or affected by the top statements.");

@@ -748,6 +748,17 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
     private static readonly KeyValue AnalyzeAuto = AttributeCache.Text("analyze_type", "auto");
     private static readonly KeyValue ScanSequential = AttributeCache.Text("scan_type", "sequential");
     private static readonly KeyValue ScanIndex = AttributeCache.Text("scan_type", "index");
+    private static readonly KeyValue BlocksRead = AttributeCache.Text("block_type", "read");
+    private static readonly KeyValue BlocksHit = AttributeCache.Text("block_type", "hit");
+
+    // pg_statio_user_tables' column pairs (read, hit) in query order; a pair is NULL when the table has no such part.
+    private static readonly KeyValue[] TableBlockSources =
+    [
+        AttributeCache.Text("source", "heap"),
+        AttributeCache.Text("source", "index"),
+        AttributeCache.Text("source", "toast"),
+        AttributeCache.Text("source", "toast_index"),
+    ];
 
     private async Task ScrapeTablesAsync(NpgsqlConnection connection, DatabaseState state, long sizesBucket, CancellationToken ct)
     {
@@ -820,12 +831,15 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
         var present = measure ? new HashSet<(string, string)>() : null;
         var presentIndexes = measure ? new HashSet<(string, string, string)>() : null;
         await QueryAsync(connection, database, "pg_stat_user_tables", $"""
-            SELECT schemaname, relname, n_live_tup, n_dead_tup,
-                   n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del, vacuum_count, autovacuum_count, analyze_count, autoanalyze_count,
-                   seq_scan, coalesce(idx_scan, 0),
-                   extract(epoch FROM now() - greatest(last_vacuum, last_autovacuum))::float8
-            FROM pg_stat_user_tables
-            ORDER BY n_live_tup + n_dead_tup DESC
+            SELECT t.schemaname, t.relname, t.n_live_tup, t.n_dead_tup,
+                   t.n_tup_ins, t.n_tup_upd, t.n_tup_hot_upd, t.n_tup_del, t.vacuum_count, t.autovacuum_count, t.analyze_count, t.autoanalyze_count,
+                   t.seq_scan, coalesce(t.idx_scan, 0),
+                   extract(epoch FROM now() - greatest(t.last_vacuum, t.last_autovacuum))::float8,
+                   s.heap_blks_read, s.heap_blks_hit, s.idx_blks_read, s.idx_blks_hit,
+                   s.toast_blks_read, s.toast_blks_hit, s.tidx_blks_read, s.tidx_blks_hit
+            FROM pg_stat_user_tables t
+            JOIN pg_statio_user_tables s ON s.relid = t.relid
+            ORDER BY t.n_live_tup + t.n_dead_tup DESC
             LIMIT {_options.MaxTablesPerDatabase}
             """, r =>
         {
@@ -857,6 +871,16 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
                 set.Add(MetricCatalog.TableLastVacuumAge, r.GetDouble(14), db, schema, table);
             }
 
+            for (var source = 0; source < TableBlockSources.Length; source++)
+            {
+                var read = 15 + (2 * source);
+                if (!r.IsDBNull(read))
+                {
+                    set.Add(MetricCatalog.TableBlocks, r.GetInt64(read), db, schema, table, TableBlockSources[source], BlocksRead);
+                    set.Add(MetricCatalog.TableBlocks, r.GetInt64(read + 1), db, schema, table, TableBlockSources[source], BlocksHit);
+                }
+            }
+
             if (sizes is not null && sizes.TryGetValue((schemaName, tableName), out var size))
             {
                 set.Add(MetricCatalog.TableSize, size, db, schema, table);
@@ -867,8 +891,9 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
 
         var indexSizeMap = indexSizes ? state.IndexSizes : null;
         await QueryAsync(connection, database, "pg_stat_user_indexes", $"""
-            SELECT i.schemaname, i.relname, i.indexrelname, i.idx_scan, i.idx_tup_read, i.idx_tup_fetch
+            SELECT i.schemaname, i.relname, i.indexrelname, i.idx_scan, i.idx_tup_read, i.idx_tup_fetch, s.idx_blks_read, s.idx_blks_hit
             FROM pg_stat_user_indexes i
+            JOIN pg_statio_user_indexes s ON s.indexrelid = i.indexrelid
             ORDER BY i.idx_scan DESC
             LIMIT {_options.MaxTablesPerDatabase * 4}
             """, r =>
@@ -888,6 +913,8 @@ internal sealed partial class PostgresqlScraper : IAsyncDisposable
             set.Add(MetricCatalog.IndexScans, r.GetInt64(3), db, schema, table, index);
             set.Add(MetricCatalog.IndexTuples, r.GetInt64(4), db, schema, table, index, OpRead);
             set.Add(MetricCatalog.IndexTuples, r.GetInt64(5), db, schema, table, index, OpFetch);
+            set.Add(MetricCatalog.IndexBlocks, r.GetInt64(6), db, schema, table, index, BlocksRead);
+            set.Add(MetricCatalog.IndexBlocks, r.GetInt64(7), db, schema, table, index, BlocksHit);
         }, ct).ConfigureAwait(false);
 
         if (present is not null && state.TableSizes is { } knownTables && knownTables.Count > present.Count)

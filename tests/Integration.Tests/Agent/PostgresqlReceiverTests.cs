@@ -1,4 +1,5 @@
 using Npgsql;
+using OpenTelemetry.Proto.Collector.Metrics.V1;
 using PgOtelGateway.Agent.Collection;
 using PgOtelGateway.Tests.Common;
 using Xunit;
@@ -44,6 +45,34 @@ public sealed class PostgresqlReceiverTests
 
         Assert.Equal(5, Single(scrape, "postgresql.index.tuples", [.. index, ("operation", "fetch")]));
         Assert.True(Single(scrape, "postgresql.index.size", index) > 0);
+    }
+
+    [Fact]
+    public async Task TableAndIndexBlocks_AfterScansAndLookups_MatchPgStatioBySource()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        // Only int columns: the table has no TOAST table, so it must report no toast sources.
+        await db.ExecuteAsync("CREATE TABLE readings (id int PRIMARY KEY, v int) WITH (autovacuum_enabled = false); INSERT INTO readings SELECT g, g FROM generate_series(1, 5000) g; ANALYZE readings");
+        await db.ExecuteAsync("SET enable_indexscan = off; SET enable_bitmapscan = off; SELECT count(*) FROM readings; SELECT count(*) FROM readings; SELECT count(*) FROM readings");
+        await db.ExecuteAsync("SET enable_seqscan = off; SELECT v FROM readings WHERE id = 1; SELECT v FROM readings WHERE id = 4000");
+        var pages = await db.ScalarAsync<long>("SELECT pg_relation_size('readings') / current_setting('block_size')::int");
+        var table = new[] { ("database_name", db.Name), ("schema_name", "public"), ("table_name", "readings") };
+        var index = new[] { ("database_name", db.Name), ("table_name", "readings"), ("index_name", "readings_pkey") };
+        double Blocks(ExportMetricsServiceRequest r, string source) =>
+            (Single(r, "postgresql.table.blocks", [.. table, ("source", source), ("block_type", "read")]) ?? 0) +
+            (Single(r, "postgresql.table.blocks", [.. table, ("source", source), ("block_type", "hit")]) ?? 0);
+
+        // Three sequential scans touch every heap page three times; two lookups touch the index.
+        var scrape = await UntilAsync(Options(db.Name), r => Blocks(r, "heap") >= 3 * pages && Blocks(r, "index") > 0, "the scans to reach pg_statio_user_tables");
+
+        var heapHit = await db.ScalarAsync<long>("SELECT heap_blks_hit FROM pg_statio_user_tables WHERE relname = 'readings'");
+        Assert.Equal(heapHit, Single(scrape, "postgresql.table.blocks", [.. table, ("source", "heap"), ("block_type", "hit")]));
+        Assert.Empty(Points(scrape, "postgresql.table.blocks", [.. table, ("source", "toast")]));
+        Assert.Empty(Points(scrape, "postgresql.table.blocks", [.. table, ("source", "toast_index")]));
+        var indexHit = await db.ScalarAsync<long>("SELECT idx_blks_hit FROM pg_statio_user_indexes WHERE indexrelname = 'readings_pkey'");
+        Assert.True(indexHit > 0);
+        Assert.Equal(indexHit, Single(scrape, "postgresql.index.blocks", [.. index, ("block_type", "hit")]));
+        Assert.NotNull(Single(scrape, "postgresql.index.blocks", [.. index, ("block_type", "read")]));
     }
 
     [Fact]
@@ -196,6 +225,6 @@ public sealed class PostgresqlReceiverTests
 
     private sealed class NullSink : PgOtelGateway.Shared.Pipeline.IMetricsConsumer
     {
-        public Task ConsumeAsync(OpenTelemetry.Proto.Collector.Metrics.V1.ExportMetricsServiceRequest request, CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task ConsumeAsync(ExportMetricsServiceRequest request, CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }
