@@ -65,7 +65,7 @@ internal static class MetricCatalog
     public static readonly MetricDefinition TableVacuum = C("postgresql.table.vacuum", "{vacuum}", "Vacuums, by vacuum_type (manual, auto).");
     public static readonly MetricDefinition TableAnalyze = C("postgresql.table.analyze", "{analyze}", "Analyzes, by analyze_type (manual, auto).");
     public static readonly MetricDefinition TableScans = C("postgresql.table.scans", "{scan}", "Scans, by scan_type (sequential, index).");
-    public static readonly MetricDefinition TableBlocks = C("postgresql.table.blocks", "{block}", "Blocks of the table read from disk (read) or found in shared buffers (hit), by source (heap, index, toast, toast_index) and block_type.");
+    public static readonly MetricDefinition TableBlocks = C("postgresql.table.blocks", "{block}", "Blocks of the table's heap and TOAST table read from disk (read) or found in shared buffers (hit), by source (heap, toast) and block_type.");
     public static readonly MetricDefinition TableLastVacuumAge = G("postgresql.table.vacuum_age", "s", "Seconds since the last vacuum of either kind.");
     public static readonly MetricDefinition IndexSize = G("postgresql.index.size", "By", "Size of the index.");
     public static readonly MetricDefinition IndexScans = C("postgresql.index.scans", "{scan}", "Index scans.");

@@ -50,6 +50,9 @@ public sealed class AgentEndToEndTests
                 username: {Pg.MonitorUser}
                 password: {Pg.MonitorPassword}
                 long_running_threshold: 1s
+                # Only this test's database: the shared server holds other tests' databases, created and dropped
+                # while this scrape runs.
+                databases: [{db.Name}]
                 tls:
                   mode: disable
             exporters:

@@ -22,7 +22,9 @@ public sealed class SizeStatsTests
         await db.ExecuteAsync("CREATE TABLE grows (id int PRIMARY KEY, note text); INSERT INTO grows VALUES (1, 'x'); CREATE TABLE dropped (id int)");
         var table = new[] { ("database_name", db.Name), ("table_name", "grows") };
         var index = new[] { ("database_name", db.Name), ("index_name", "grows_pkey") };
-        var options = Options(db.Name, extra: """
+        // Only this test's database: its relation sizes are what the test follows.
+        var options = Options(db.Name, extra: $"""
+                databases: [{db.Name}]
                 query_config:
                   size_stats:
                     interval: 1h
@@ -57,7 +59,8 @@ public sealed class SizeStatsTests
         await using var db = await TestDatabase.CreateAsync();
         await db.ExecuteAsync("CREATE TABLE grows (id int PRIMARY KEY); INSERT INTO grows VALUES (1)");
         var table = new[] { ("database_name", db.Name), ("table_name", "grows") };
-        var options = Options(db.Name, extra: """
+        var options = Options(db.Name, extra: $"""
+                databases: [{db.Name}]
                 query_config:
                   size_stats:
                     interval: 0s
