@@ -37,7 +37,7 @@ public sealed class ConnectionCostTests
             """);
         options.Username = role;
         options.Password = "pw-" + role;
-        await using var receiver = new PostgresqlReceiver(options, new NullSink(), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, TimeProvider.System);
+        await using var receiver = Receiver(options);
         await receiver.ScrapeOnceAsync(CancellationToken.None).WaitAsync(TestTimeouts.Short);
         var sessionsAfterFirst = await Sessions(first.Name, second.Name);
         var openedAfterFirst = receiver.Scrapers[0].SessionsOpened;
@@ -89,7 +89,7 @@ public sealed class ConnectionCostTests
                 """);
             options.Username = role;
             options.Password = "pw-" + role;
-            await using (var receiver = new PostgresqlReceiver(options, new NullSink(), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, TimeProvider.System))
+            await using (var receiver = Receiver(options))
             {
                 var first = await receiver.ScrapeOnceAsync(CancellationToken.None).WaitAsync(TestTimeouts.Short);
                 Assert.Equal(7, Points(first, "postgresql.table.rows", ("table_name", "t")).Count);
@@ -138,9 +138,4 @@ public sealed class ConnectionCostTests
     private static async Task<long> Sessions(params string[] databases) =>
         await PostgresAdmin.ScalarAsync<long>(Pg.PrimarySuperuser(),
             $"SELECT sum(sessions) FROM pg_stat_database WHERE datname IN ({string.Join(",", databases.Select(d => $"'{d}'"))})");
-
-    private sealed class NullSink : PgOtelGateway.Shared.Pipeline.IMetricsConsumer
-    {
-        public Task ConsumeAsync(OpenTelemetry.Proto.Collector.Metrics.V1.ExportMetricsServiceRequest request, CancellationToken cancellationToken) => Task.CompletedTask;
-    }
 }

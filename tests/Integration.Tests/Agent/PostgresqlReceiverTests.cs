@@ -209,7 +209,7 @@ public sealed class PostgresqlReceiverTests
             """;
         var app = UniqueName.For();
         var good = Options("postgres", extra: tls + $"\n    application_name: {app}");
-        await using (var goodReceiver = new PostgresqlReceiver(good, new NullSink(), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, TimeProvider.System))
+        await using (var goodReceiver = Receiver(good))
         {
             Assert.Equal(1, Single(await goodReceiver.ScrapeOnceAsync(CancellationToken.None).WaitAsync(TestTimeouts.Short), "postgresql.up"));
 
@@ -220,7 +220,7 @@ public sealed class PostgresqlReceiverTests
         }
 
         var bad = Options("postgres", extra: tls.Replace("server_name: localhost", "server_name: wrong.example.com", StringComparison.Ordinal));
-        await using var receiver = new PostgresqlReceiver(bad, new NullSink(), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, TimeProvider.System);
+        await using var receiver = Receiver(bad);
         var scrape = await receiver.ScrapeOnceAsync(CancellationToken.None).WaitAsync(TestTimeouts.Short);
 
         Assert.Equal(0, Single(scrape, "postgresql.up"));
@@ -245,10 +245,5 @@ public sealed class PostgresqlReceiverTests
         {
             return ex.SqlState;
         }
-    }
-
-    private sealed class NullSink : PgOtelGateway.Shared.Pipeline.IMetricsConsumer
-    {
-        public Task ConsumeAsync(ExportMetricsServiceRequest request, CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

@@ -22,14 +22,7 @@ public sealed class SizeStatsTests
         await db.ExecuteAsync("CREATE TABLE grows (id int PRIMARY KEY, note text); INSERT INTO grows VALUES (1, 'x'); CREATE TABLE dropped (id int)");
         var table = new[] { ("database_name", db.Name), ("table_name", "grows") };
         var index = new[] { ("database_name", db.Name), ("index_name", "grows_pkey") };
-        // Only this test's database: its relation sizes are what the test follows.
-        var options = Options(db.Name, extra: $"""
-                databases: [{db.Name}]
-                query_config:
-                  size_stats:
-                    interval: 1h
-            """);
-        await using var receiver = Receiver(options);
+        await using var receiver = Receiver(SizeOptions(db.Name, "1h"));
         var scraper = receiver.Scrapers[0];
 
         var first = await Scrape(scraper, Boundary.AddSeconds(10));
@@ -59,13 +52,7 @@ public sealed class SizeStatsTests
         await using var db = await TestDatabase.CreateAsync();
         await db.ExecuteAsync("CREATE TABLE grows (id int PRIMARY KEY); INSERT INTO grows VALUES (1)");
         var table = new[] { ("database_name", db.Name), ("table_name", "grows") };
-        var options = Options(db.Name, extra: $"""
-                databases: [{db.Name}]
-                query_config:
-                  size_stats:
-                    interval: 0s
-            """);
-        await using var receiver = Receiver(options);
+        await using var receiver = Receiver(SizeOptions(db.Name, "0s"));
 
         var size = Single(await Scrape(receiver.Scrapers[0], Boundary.AddSeconds(10)), "postgresql.table.size", table);
         await db.ExecuteAsync("INSERT INTO grows SELECT g FROM generate_series(2, 5000) g");
@@ -77,11 +64,7 @@ public sealed class SizeStatsTests
     public async Task DatabaseSize_BetweenMeasurements_IsTheLastMeasuredOne_AndRemeasuredAtTheNextBoundary()
     {
         await using var db = await TestDatabase.CreateAsync();
-        await using var receiver = Receiver(Options(db.Name, extra: """
-                query_config:
-                  size_stats:
-                    interval: 1h
-            """));
+        await using var receiver = Receiver(SizeOptions(db.Name, "1h", allDatabases: true));
         var scraper = receiver.Scrapers[0];
 
         var size = Single(await Scrape(scraper, Boundary.AddSeconds(10)), "postgresql.database.size", ("database_name", db.Name));
@@ -105,17 +88,25 @@ public sealed class SizeStatsTests
     public async Task DatabaseSize_WithTheIntervalOff_IsMeasuredEveryScrape()
     {
         await using var db = await TestDatabase.CreateAsync();
-        await using var receiver = Receiver(Options(db.Name, extra: """
-                query_config:
-                  size_stats:
-                    interval: 0s
-            """));
+        await using var receiver = Receiver(SizeOptions(db.Name, "0s", allDatabases: true));
 
         var size = Single(await Scrape(receiver.Scrapers[0], Boundary.AddSeconds(10)), "postgresql.database.size", ("database_name", db.Name));
         await db.ExecuteAsync("CREATE TABLE grows AS SELECT g AS id, repeat('x', 200) AS note FROM generate_series(1, 5000) g");
 
         Assert.True(Single(await Scrape(receiver.Scrapers[0], Boundary.AddSeconds(20)), "postgresql.database.size", ("database_name", db.Name)) > size);
     }
+
+    /// <summary>
+    /// Options with <c>size_stats.interval</c> set; only <paramref name="database"/> is scraped for relation sizes
+    /// unless <paramref name="allDatabases"/> (database sizes, where a database created mid-test must be found).
+    /// </summary>
+    private static PostgresqlReceiverOptions SizeOptions(string database, string interval, bool allDatabases = false) =>
+        Options(database, extra: $"""
+            {(allDatabases ? "" : $"    databases: [{database}]")}
+                query_config:
+                  size_stats:
+                    interval: {interval}
+            """);
 
     private static async Task<OpenTelemetry.Proto.Collector.Metrics.V1.ExportMetricsServiceRequest> Scrape(PostgresqlScraper scraper, DateTimeOffset at)
     {
