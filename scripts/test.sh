@@ -200,7 +200,7 @@ if [ "$failed" -gt 0 ]; then
     grep -o '<UnitTestResult [^>]*outcome="\(Failed\|Error\|Timeout\|Aborted\)"[^>]*>' "$trx" |
       grep -o ' testName="[^"]*"' | sed -e 's/^ testName="/failed: /' -e 's/"$//'
   done
-  [ -f "$PGOTEL_RUN_DIR/results/crashed" ] && sed 's/^/crashed: /' "$PGOTEL_RUN_DIR/results/crashed"
+  if [ -f "$PGOTEL_RUN_DIR/results/crashed" ]; then sed 's/^/crashed: /' "$PGOTEL_RUN_DIR/results/crashed"; fi
 fi
 if [ $((passed + failed)) -eq 0 ]; then
   echo "no test ran"
