@@ -2,6 +2,7 @@ using Google.Protobuf;
 using Grpc.Core;
 using OpenTelemetry.Proto.Collector.Metrics.V1;
 using PgOtelGateway.Shared.Pipeline;
+using PgOtelGateway.Shared.Otlp;
 
 namespace PgOtelGateway.Gateway.Ingest;
 
@@ -35,7 +36,7 @@ internal abstract class OtlpMetricsServiceBase
     {
         try
         {
-            return ExportMetricsServiceRequest.Parser.ParseFrom(context.PayloadAsReadOnlySequence());
+            return OtlpRequestReader.Parse(context.PayloadAsReadOnlySequence());
         }
         catch (InvalidProtocolBufferException ex)
         {

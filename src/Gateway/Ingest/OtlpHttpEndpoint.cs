@@ -85,7 +85,7 @@ internal static class OtlpHttpEndpoint
         {
             request = json
                 ? OtlpJson.ParseRequest(System.Text.Encoding.UTF8.GetString(body))
-                : ExportMetricsServiceRequest.Parser.ParseFrom(body);
+                : OtlpRequestReader.Parse(body);
         }
         catch (Exception ex) when (ex is FormatException or InvalidProtocolBufferException)
         {

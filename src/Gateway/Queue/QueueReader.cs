@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using OpenTelemetry.Proto.Collector.Metrics.V1;
 using PgOtelGateway.Gateway.Telemetry;
 using PgOtelGateway.Shared.Pipeline;
+using PgOtelGateway.Shared.Otlp;
 
 namespace PgOtelGateway.Gateway.Queue;
 
@@ -226,7 +227,7 @@ internal sealed partial class QueueReader : IDisposable
                         ?? throw new InvalidDataException($"record {entry.Record.Position.Seq} is no longer in the log");
                 }
 
-                request = ExportMetricsServiceRequest.Parser.ParseFrom(entry.Record.Payload, 0, entry.Record.Length);
+                request = OtlpRequestReader.Parse(entry.Record.Payload.AsSpan(0, entry.Record.Length));
             }
 
             entry.Task = _exporter.ConsumeAsync(request, _abort.Token);

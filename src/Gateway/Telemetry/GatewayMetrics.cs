@@ -13,6 +13,9 @@ internal static class GatewayMetrics
         "pgotel_receiver_refused_points_total", "Data points refused whole (the client should retry): auth, rate limit, memory, queue full, too large, malformed.",
         new CounterConfiguration { LabelNames = ["receiver", "reason"] });
 
+    public static readonly Counter DecodeFallbacks = CountDecodeFallbacks(Metrics.CreateCounter(
+        "pgotel_receiver_decode_fallbacks_total", "OTLP/protobuf requests (and durable-queue records) decoded by the generic protobuf parser instead of the gateway's caching reader: unknown fields, a field sent twice to be merged, or malformed input."));
+
     public static readonly Counter RefusedRequests = Metrics.CreateCounter(
         "pgotel_receiver_refused_requests_total", "Requests refused whole, by reason (unauthenticated, rate_limited, too_large, malformed, memorylimit, queuefull, …).",
         new CounterConfiguration { LabelNames = ["receiver", "reason"] });
@@ -201,6 +204,13 @@ internal static class GatewayMetrics
     public static readonly Gauge RingMembers = Metrics.CreateGauge(
         "pgotel_gateway_ring_members", "Ring members this gateway sees, by state (JOINING, ACTIVE, LEAVING).",
         new GaugeConfiguration { LabelNames = ["state"] });
+
+    // The reader counts in a static of its own (it lives in Shared); the counter is brought up to it on each scrape.
+    private static Counter CountDecodeFallbacks(Counter counter)
+    {
+        Metrics.DefaultRegistry.AddBeforeCollectCallback(() => counter.IncTo(Shared.Otlp.OtlpRequestReader.Fallbacks));
+        return counter;
+    }
 
     public static readonly Gauge RingOwnedFraction = Metrics.CreateGauge(
         "pgotel_gateway_ring_owned_fraction", "The share of the hash space this gateway owns (0 unless ACTIVE).");

@@ -78,6 +78,8 @@ public sealed class ResourceProcessor(ResourceProcessorOptions options, IMetrics
         return next.ConsumeAsync(request, cancellationToken);
     }
 
+    /// <remarks>A changed attribute is a new <see cref="KeyValue"/> in the list: decoded attributes are shared
+    /// between requests (<see cref="Otlp.OtlpRequestReader"/>) and must not be changed in place.</remarks>
     internal static void Apply(Google.Protobuf.Collections.RepeatedField<KeyValue> attributes, List<AttributeAction> actions)
     {
         foreach (var action in actions)
@@ -96,7 +98,7 @@ public sealed class ResourceProcessor(ResourceProcessorOptions options, IMetrics
                     if (index >= 0)
                     {
                         var text = attributes[index].Value?.StringValue ?? attributes[index].Value?.ToString() ?? "";
-                        attributes[index].Value = AttributeHelpers.Text(Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text))));
+                        attributes[index] = new KeyValue { Key = action.Key, Value = AttributeHelpers.Text(Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))) };
                     }
 
                     break;
@@ -119,7 +121,7 @@ public sealed class ResourceProcessor(ResourceProcessorOptions options, IMetrics
 
                     if (index >= 0 && action.Action != AttributeActionKind.Insert)
                     {
-                        attributes[index].Value = value;
+                        attributes[index] = new KeyValue { Key = action.Key, Value = value };
                     }
                     else if (index < 0 && action.Action != AttributeActionKind.Update)
                     {
