@@ -11,19 +11,22 @@ public sealed class CappedStream : Stream
     private readonly long _limit;
     private readonly Func<long, Exception> _tooLarge;
     private readonly long _sizeHint;
+    private readonly Action<long>? _copied;
     private long _read;
 
     /// <summary>
     /// Wraps <paramref name="inner"/>; <paramref name="tooLarge"/> makes the exception thrown past the limit.
     /// <paramref name="sizeHint"/>, when known, is the expected decompressed size, used to size an empty
-    /// <see cref="MemoryStream"/> once in <see cref="CopyTo(Stream, int)"/>.
+    /// <see cref="MemoryStream"/> once in <see cref="CopyTo(Stream, int)"/>; <paramref name="copied"/> is told how
+    /// many bytes that copy produced, so the next hint can be better.
     /// </summary>
-    public CappedStream(Stream inner, long limit, Func<long, Exception> tooLarge, long sizeHint = 0)
+    public CappedStream(Stream inner, long limit, Func<long, Exception> tooLarge, long sizeHint = 0, Action<long>? copied = null)
     {
         _inner = inner;
         _limit = limit;
         _tooLarge = tooLarge;
         _sizeHint = sizeHint;
+        _copied = copied;
     }
 
     /// <summary>Bytes read so far.</summary>
@@ -69,6 +72,7 @@ public sealed class CappedStream : Stream
         }
 
         base.CopyTo(destination, bufferSize);
+        _copied?.Invoke(_read);
     }
 
     private int Count(int n)

@@ -30,10 +30,18 @@ public sealed class ZstdGrpcCompressionProvider : ICompressionProvider
 public sealed class CappedDecompressionProvider : ICompressionProvider
 {
     /// <summary>
-    /// The decompressed-to-compressed ratio assumed when sizing the output up front. OTLP metric batches
-    /// compress about 5 to 10 times; a larger message still grows the buffer as usual.
+    /// The decompressed-to-compressed ratio assumed when sizing the output up front, until messages have been
+    /// seen. OTLP metric batches compress about 5 to 20 times; a larger message still grows the buffer as usual.
     /// </summary>
     public const int ExpectedRatio = 8;
+
+    // Headroom over the recent ratio: a buffer a little too large costs its zeroing; one too small is copied
+    // into one twice its size.
+    private const double Headroom = 1.15;
+
+    // The recent decompressed-to-compressed ratio (a moving average of what the last messages did; 0 before the
+    // first). Clients send similar batches, so it predicts the next message well.
+    private double _ratio;
 
     private readonly ICompressionProvider _inner;
     private readonly long _limit;
@@ -57,7 +65,19 @@ public sealed class CappedDecompressionProvider : ICompressionProvider
     public Stream CreateDecompressionStream(Stream stream)
     {
         // grpc-dotnet hands over the whole message as a seekable stream, so its length is known here.
-        var hint = stream.CanSeek ? stream.Length * ExpectedRatio : 0;
-        return new CappedStream(_inner.CreateDecompressionStream(stream), _limit, _tooLarge, hint);
+        if (!stream.CanSeek || stream.Length == 0)
+        {
+            return new CappedStream(_inner.CreateDecompressionStream(stream), _limit, _tooLarge);
+        }
+
+        var compressed = stream.Length;
+        var ratio = Volatile.Read(ref _ratio);
+        var hint = (long)(compressed * (ratio > 0 ? ratio * Headroom : ExpectedRatio));
+        return new CappedStream(_inner.CreateDecompressionStream(stream), _limit, _tooLarge, hint, decompressed =>
+        {
+            var seen = (double)decompressed / compressed;
+            var before = Volatile.Read(ref _ratio);
+            Volatile.Write(ref _ratio, before > 0 ? (0.75 * before) + (0.25 * seen) : seen);
+        });
     }
 }

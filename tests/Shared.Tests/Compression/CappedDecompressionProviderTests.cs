@@ -33,6 +33,34 @@ public sealed class CappedDecompressionProviderTests
 
     [Theory]
     [MemberData(nameof(Encodings))]
+    public void CopyTo_AfterSimilarMessages_SizesTheOutputToTheirRatio_NotTheAssumedOne(string encoding)
+    {
+        // Mostly repeated bytes: these compress far better than 8 to 1, so the assumed ratio is too small and the
+        // output doubles its way up; after a few such messages it is sized once, close to the real size.
+        var message = new byte[300_000];
+        new Random(11).NextBytes(message.AsSpan(0, 3_000));
+        var compressed = Compress(encoding, message);
+        var provider = Capped(encoding);
+
+        var capacities = new List<int>();
+        for (var i = 0; i < 6; i++)
+        {
+            var output = new MemoryStream();
+            using (var stream = provider.CreateDecompressionStream(new MemoryStream(compressed)))
+            {
+                stream.CopyTo(output);
+            }
+
+            Assert.Equal(message, output.ToArray());
+            capacities.Add(output.Capacity);
+        }
+
+        Assert.True(message.Length > compressed.Length * CappedDecompressionProvider.ExpectedRatio, $"ratio {message.Length / compressed.Length}");
+        Assert.InRange(capacities[^1], message.Length, message.Length * 1.2);
+    }
+
+    [Theory]
+    [MemberData(nameof(Encodings))]
     public void CopyTo_MessageInflatingPastTheLimit_FailsAndTheFirstSizeStaysWithinTheLimit(string encoding)
     {
         var compressed = Compress(encoding, new byte[64 << 20]);
