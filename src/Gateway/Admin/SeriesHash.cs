@@ -10,7 +10,12 @@ namespace PgOtelGateway.Gateway.Admin;
 internal static class SeriesHash
 {
     /// <summary>A 64-bit hash of a string's UTF-16 code units (XXH3: several times faster than a byte-wise loop).</summary>
-    public static ulong Of(string value) =>
+    public static ulong Of(string value) => StringHashTable.Of(ref t_hashes, value, Hash);
+
+    [ThreadStatic]
+    private static StringHashSlot<ulong>[]? t_hashes;
+
+    private static readonly Func<string, ulong> Hash = static value =>
         System.IO.Hashing.XxHash3.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes(value.AsSpan()));
 
     /// <summary>Combines two hashes where order matters.</summary>

@@ -154,7 +154,20 @@ internal sealed class PointIdentity
     /// <summary>The 16 bytes of an identity as stored in Redis after the key prefix.</summary>
     public static void Write(UInt128 identity, Span<byte> destination) => BinaryPrimitives.WriteUInt128BigEndian(destination, identity);
 
-    private static UInt128 String(string text, long seed) => XxHash128.HashToUInt128(MemoryMarshal.AsBytes(text.AsSpan()), seed);
+    [ThreadStatic]
+    private static StringHashSlot<UInt128>[]? t_keyHashes;
+
+    [ThreadStatic]
+    private static StringHashSlot<UInt128>[]? t_valueHashes;
+
+    private static readonly Func<string, UInt128> KeyHash = static text => Hash(text, KeySeed);
+    private static readonly Func<string, UInt128> ValueHash = static text => Hash(text, StringSeed);
+
+    private static UInt128 String(string text, long seed) => seed == KeySeed
+        ? StringHashTable.Of(ref t_keyHashes, text, KeyHash)
+        : StringHashTable.Of(ref t_valueHashes, text, ValueHash);
+
+    private static UInt128 Hash(string text, long seed) => XxHash128.HashToUInt128(MemoryMarshal.AsBytes(text.AsSpan()), seed);
 
     private static AnyValue? Find(RepeatedField<KeyValue>? attributes, string key)
     {
