@@ -75,20 +75,7 @@ public static class OtlpRequestReader
         try
         {
             var request = new ExportMetricsServiceRequest();
-            var reader = new Reader(data);
-            while (reader.More)
-            {
-                var (field, wire) = reader.Tag();
-                if (field == 1 && wire == WireLength)
-                {
-                    request.ResourceMetrics.Add(ReadResourceMetrics(reader.Bytes()));
-                }
-                else
-                {
-                    throw new FallbackException();
-                }
-            }
-
+            ReadOnlyField1(data, request.ResourceMetrics, ReadResourceMetrics);
             return request;
         }
         catch (FallbackException)
@@ -262,19 +249,7 @@ public static class OtlpRequestReader
     private static Gauge ReadGauge(ReadOnlySpan<byte> data)
     {
         var gauge = new Gauge();
-        Presize(gauge.DataPoints, data, 1);
-        var reader = new Reader(data);
-        while (reader.More)
-        {
-            var (field, wire) = reader.Tag();
-            if (field != 1 || wire != WireLength)
-            {
-                throw new FallbackException();
-            }
-
-            gauge.DataPoints.Add(ReadNumberPoint(reader.Bytes()));
-        }
-
+        ReadOnlyField1(data, gauge.DataPoints, ReadNumberPoint);
         return gauge;
     }
 
@@ -355,19 +330,7 @@ public static class OtlpRequestReader
     private static Summary ReadSummary(ReadOnlySpan<byte> data)
     {
         var summary = new Summary();
-        Presize(summary.DataPoints, data, 1);
-        var reader = new Reader(data);
-        while (reader.More)
-        {
-            var (field, wire) = reader.Tag();
-            if (field != 1 || wire != WireLength)
-            {
-                throw new FallbackException();
-            }
-
-            summary.DataPoints.Add(ReadSummaryPoint(reader.Bytes()));
-        }
-
+        ReadOnlyField1(data, summary.DataPoints, ReadSummaryPoint);
         return summary;
     }
 
@@ -391,7 +354,7 @@ public static class OtlpRequestReader
                     point.TimeUnixNano = reader.Fixed64();
                     break;
                 case 4 when wire == WireFixed64:
-                    point.AsDouble = BitConverter.UInt64BitsToDouble(reader.Fixed64());
+                    point.AsDouble = reader.Double();
                     break;
                 case 6 when wire == WireFixed64:
                     point.AsInt = (long)reader.Fixed64();
@@ -433,13 +396,13 @@ public static class OtlpRequestReader
                     point.Count = reader.Fixed64();
                     break;
                 case 5 when wire == WireFixed64:
-                    point.Sum = BitConverter.UInt64BitsToDouble(reader.Fixed64());
+                    point.Sum = reader.Double();
                     break;
                 case 6:
-                    ReadFixed64s(ref reader, wire, point.BucketCounts);
+                    ReadFixed64s(ref reader, wire, point.BucketCounts, static bits => bits);
                     break;
                 case 7:
-                    ReadDoubles(ref reader, wire, point.ExplicitBounds);
+                    ReadFixed64s(ref reader, wire, point.ExplicitBounds, BitConverter.UInt64BitsToDouble);
                     break;
                 case 8 when wire == WireLength:
                     point.Exemplars.Add(ReadExemplar(reader.Bytes()));
@@ -448,10 +411,10 @@ public static class OtlpRequestReader
                     point.Flags = (uint)reader.Varint();
                     break;
                 case 11 when wire == WireFixed64:
-                    point.Min = BitConverter.UInt64BitsToDouble(reader.Fixed64());
+                    point.Min = reader.Double();
                     break;
                 case 12 when wire == WireFixed64:
-                    point.Max = BitConverter.UInt64BitsToDouble(reader.Fixed64());
+                    point.Max = reader.Double();
                     break;
                 default:
                     throw new FallbackException();
@@ -483,7 +446,7 @@ public static class OtlpRequestReader
                     point.Count = reader.Fixed64();
                     break;
                 case 5 when wire == WireFixed64:
-                    point.Sum = BitConverter.UInt64BitsToDouble(reader.Fixed64());
+                    point.Sum = reader.Double();
                     break;
                 case 6 when wire == WireVarint:
                     point.Scale = ZigZag32(reader.Varint());
@@ -504,13 +467,13 @@ public static class OtlpRequestReader
                     point.Exemplars.Add(ReadExemplar(reader.Bytes()));
                     break;
                 case 12 when wire == WireFixed64:
-                    point.Min = BitConverter.UInt64BitsToDouble(reader.Fixed64());
+                    point.Min = reader.Double();
                     break;
                 case 13 when wire == WireFixed64:
-                    point.Max = BitConverter.UInt64BitsToDouble(reader.Fixed64());
+                    point.Max = reader.Double();
                     break;
                 case 14 when wire == WireFixed64:
-                    point.ZeroThreshold = BitConverter.UInt64BitsToDouble(reader.Fixed64());
+                    point.ZeroThreshold = reader.Double();
                     break;
                 default:
                     throw new FallbackException();
@@ -574,7 +537,7 @@ public static class OtlpRequestReader
                     point.Count = reader.Fixed64();
                     break;
                 case 5 when wire == WireFixed64:
-                    point.Sum = BitConverter.UInt64BitsToDouble(reader.Fixed64());
+                    point.Sum = reader.Double();
                     break;
                 case 6 when wire == WireLength:
                     point.QuantileValues.Add(ReadQuantile(reader.Bytes()));
@@ -600,10 +563,10 @@ public static class OtlpRequestReader
             switch (field)
             {
                 case 1 when wire == WireFixed64:
-                    quantile.Quantile = BitConverter.UInt64BitsToDouble(reader.Fixed64());
+                    quantile.Quantile = reader.Double();
                     break;
                 case 2 when wire == WireFixed64:
-                    quantile.Value = BitConverter.UInt64BitsToDouble(reader.Fixed64());
+                    quantile.Value = reader.Double();
                     break;
                 default:
                     throw new FallbackException();
@@ -629,7 +592,7 @@ public static class OtlpRequestReader
                     exemplar.TimeUnixNano = reader.Fixed64();
                     break;
                 case 3 when wire == WireFixed64:
-                    exemplar.AsDouble = BitConverter.UInt64BitsToDouble(reader.Fixed64());
+                    exemplar.AsDouble = reader.Double();
                     break;
                 case 6 when wire == WireFixed64:
                     exemplar.AsInt = (long)reader.Fixed64();
@@ -725,7 +688,7 @@ public static class OtlpRequestReader
                     value.IntValue = (long)reader.Varint();
                     break;
                 case 4 when wire == WireFixed64:
-                    value.DoubleValue = BitConverter.UInt64BitsToDouble(reader.Fixed64());
+                    value.DoubleValue = reader.Double();
                     break;
                 case 5 when wire == WireLength:
                     var array = new ArrayValue();
@@ -771,6 +734,25 @@ public static class OtlpRequestReader
         return value;
     }
 
+    private delegate T MessageReader<T>(ReadOnlySpan<byte> data);
+
+    /// <summary>A message whose only field is the repeated message field 1 (a request, a gauge, a summary).</summary>
+    private static void ReadOnlyField1<T>(ReadOnlySpan<byte> data, RepeatedField<T> into, MessageReader<T> read)
+    {
+        Presize(into, data, 1);
+        var reader = new Reader(data);
+        while (reader.More)
+        {
+            var (field, wire) = reader.Tag();
+            if (field != 1 || wire != WireLength)
+            {
+                throw new FallbackException();
+            }
+
+            into.Add(read(reader.Bytes()));
+        }
+    }
+
     /// <summary>
     /// Sizes a repeated field to the number of times <paramref name="field"/> occurs in <paramref name="data"/>:
     /// a list grown by doubling would allocate up to twice its final size, in several arrays.
@@ -795,11 +777,12 @@ public static class OtlpRequestReader
         }
     }
 
-    private static void ReadFixed64s(ref Reader reader, int wire, RepeatedField<ulong> into)
+    /// <summary>A repeated fixed64 or double field: packed (the usual encoding) or one element per field.</summary>
+    private static void ReadFixed64s<T>(ref Reader reader, int wire, RepeatedField<T> into, Func<ulong, T> convert)
     {
         if (wire == WireFixed64)
         {
-            into.Add(reader.Fixed64());
+            into.Add(convert(reader.Fixed64()));
             return;
         }
 
@@ -816,32 +799,7 @@ public static class OtlpRequestReader
 
         for (var i = 0; i < packed.Length; i += 8)
         {
-            into.Add(BinaryPrimitives.ReadUInt64LittleEndian(packed[i..]));
-        }
-    }
-
-    private static void ReadDoubles(ref Reader reader, int wire, RepeatedField<double> into)
-    {
-        if (wire == WireFixed64)
-        {
-            into.Add(BitConverter.UInt64BitsToDouble(reader.Fixed64()));
-            return;
-        }
-
-        if (wire != WireLength)
-        {
-            throw new FallbackException();
-        }
-
-        var packed = reader.Bytes();
-        if (packed.Length % 8 != 0)
-        {
-            throw new FallbackException();
-        }
-
-        for (var i = 0; i < packed.Length; i += 8)
-        {
-            into.Add(BitConverter.UInt64BitsToDouble(BinaryPrimitives.ReadUInt64LittleEndian(packed[i..])));
+            into.Add(convert(BinaryPrimitives.ReadUInt64LittleEndian(packed[i..])));
         }
     }
 
@@ -960,6 +918,8 @@ public static class OtlpRequestReader
                     throw new FallbackException();
             }
         }
+
+        public double Double() => BitConverter.UInt64BitsToDouble(Fixed64());
 
         public ReadOnlySpan<byte> Bytes()
         {
