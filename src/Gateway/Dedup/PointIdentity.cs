@@ -87,7 +87,7 @@ internal sealed class PointIdentity
     }
 
     /// <summary>Adds the metric's part (its name, when listed) to a resource hash.</summary>
-    public UInt128 Metric(UInt128 resource, string name) => _metricName ? Combine(resource, String(name, StringSeed)) : resource;
+    public UInt128 Metric(UInt128 resource, string name) => _metricName ? Combine(resource, TextOf(name)) : resource;
 
     /// <summary>The identity of one point under a metric hash.</summary>
     public UInt128 Point(UInt128 metric, RepeatedField<KeyValue> attributes, ulong timeUnixNano)
@@ -97,7 +97,7 @@ internal sealed class PointIdentity
         for (var i = 0; i < attributes.Count; i++)
         {
             var kv = attributes[i];
-            sum += Combine(String(kv.Key, KeySeed), Value(kv.Value));
+            sum += Combine(KeyOf(kv.Key), Value(kv.Value));
         }
 
         Span<byte> buffer = stackalloc byte[40];
@@ -128,7 +128,7 @@ internal sealed class PointIdentity
         switch (value.ValueCase)
         {
             case AnyValue.ValueOneofCase.StringValue:
-                return String(value.StringValue, StringSeed);
+                return TextOf(value.StringValue);
             case AnyValue.ValueOneofCase.IntValue:
                 buffer[0] = 1;
                 BinaryPrimitives.WriteInt64LittleEndian(buffer[1..], value.IntValue);
@@ -163,9 +163,9 @@ internal sealed class PointIdentity
     private static readonly Func<string, UInt128> KeyHash = static text => Hash(text, KeySeed);
     private static readonly Func<string, UInt128> ValueHash = static text => Hash(text, StringSeed);
 
-    private static UInt128 String(string text, long seed) => seed == KeySeed
-        ? StringHashTable.Of(ref t_keyHashes, text, KeyHash)
-        : StringHashTable.Of(ref t_valueHashes, text, ValueHash);
+    private static UInt128 KeyOf(string key) => StringHashTable.Of(ref t_keyHashes, key, KeyHash);
+
+    private static UInt128 TextOf(string text) => StringHashTable.Of(ref t_valueHashes, text, ValueHash);
 
     private static UInt128 Hash(string text, long seed) => XxHash128.HashToUInt128(MemoryMarshal.AsBytes(text.AsSpan()), seed);
 
