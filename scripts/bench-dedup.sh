@@ -31,8 +31,10 @@ export PGOTEL_RUN_DIR
 mkdir -p "$PGOTEL_RUN_DIR/logs" "$PGOTEL_RUN_DIR/pids"
 : >"$PGOTEL_RUN_DIR/ports"
 trap 'svc_kill gateway; svc_stop_all; rm -rf "$PGOTEL_RUN_DIR"' EXIT
-dotnet build src/Gateway -c Release -v quiet -nologo >/dev/null
 dotnet build tests/LoadGen -c Release -v quiet -nologo >/dev/null
+# shellcheck source=lib/gateway-build.sh
+. "$PGOTEL_ROOT/scripts/lib/gateway-build.sh"
+gateway_build r2r
 PROMETHEUS_PORT=$(svc_free_port) REDIS_PORT=$(svc_free_port)
 export PROMETHEUS_PORT REDIS_PORT
 svc_start prometheus
@@ -84,7 +86,7 @@ service:
     metrics:
       address: 127.0.0.1:$metrics
 YAML
-  svc_spawn gateway dotnet "$PGOTEL_ROOT/src/Gateway/bin/Release/net10.0/PgOtelGateway.Gateway.dll" --config "$PGOTEL_RUN_DIR/gateway.yaml"
+  svc_spawn gateway dotnet "$GATEWAY_DLL" --config "$PGOTEL_RUN_DIR/gateway.yaml"
   svc_wait_for gateway 60 curl -fsS "http://127.0.0.1:$health/ready"
   local loadgen=(dotnet "$PGOTEL_ROOT/tests/LoadGen/bin/Release/net10.0/pgotel-loadgen.dll" --endpoint "http://127.0.0.1:$grpc"
     --concurrency "$concurrency" --points-per-request 1000 --instances 50 --replicas "$replicas")

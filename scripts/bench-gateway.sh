@@ -3,7 +3,8 @@
 # PostgreSQL-shaped data → gateway (batch → remote write) → Prometheus. Two runs, each with a fresh gateway:
 #   1. as fast as the gateway accepts, for points per CPU-second of the gateway process;
 #   2. at a fixed 70,000 points/s, for the gateway's peak RSS (VmHWM, reset after the warm-up) at that rate.
-#   bash scripts/bench-gateway.sh [--seconds N] [--rounds N] [--no-build] [--write-docs]
+#   bash scripts/bench-gateway.sh [--seconds N] [--rounds N] [--gateway-build r2r|jit] [--no-build] [--write-docs]
+# --gateway-build: r2r (default) runs the gateway as it ships, published ReadyToRun; jit runs the plain build output.
 # Each round runs both; the summary gives the median over rounds. --write-docs rewrites only the text between the
 # bench-gateway markers in docs/benchmarks.md.
 # With --fsync-compare, instead: the max-rate run once per durable-queue fsync policy (never, group, always).
@@ -11,11 +12,12 @@ set -euo pipefail
 PGOTEL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PGOTEL_ROOT
 cd "$PGOTEL_ROOT"
-seconds=30 rounds=1 write_docs=0 build=1 fsync_compare=0 fsync=group
+seconds=30 rounds=1 gateway_build=r2r write_docs=0 build=1 fsync_compare=0 fsync=group
 while [ $# -gt 0 ]; do
   case $1 in
     --seconds) seconds=$2; shift ;;
     --rounds) rounds=$2; shift ;;
+    --gateway-build) gateway_build=$2; shift ;;
     --no-build) build=0 ;;
     --write-docs) write_docs=1 ;;
     --fsync-compare) fsync_compare=1 ;;
@@ -31,9 +33,10 @@ export PGOTEL_RUN_DIR
 mkdir -p "$PGOTEL_RUN_DIR/logs" "$PGOTEL_RUN_DIR/pids"
 : >"$PGOTEL_RUN_DIR/ports"
 trap 'svc_kill gateway; svc_stop_all; rm -rf "$PGOTEL_RUN_DIR"' EXIT
-if [ "$build" = 1 ]; then
-  for p in src/Gateway tests/LoadGen; do dotnet build "$p" -c Release -v quiet -nologo >/dev/null; done
-fi
+if [ "$build" = 1 ]; then dotnet build tests/LoadGen -c Release -v quiet -nologo >/dev/null; fi
+# shellcheck source=lib/gateway-build.sh
+. "$PGOTEL_ROOT/scripts/lib/gateway-build.sh"
+gateway_build "$gateway_build" "$build"
 PROMETHEUS_PORT=$(svc_free_port)
 export PROMETHEUS_PORT
 svc_start prometheus
@@ -81,7 +84,7 @@ service:
     metrics:
       address: 127.0.0.1:$metrics
 YAML
-  svc_spawn gateway dotnet "$PGOTEL_ROOT/src/Gateway/bin/Release/net10.0/PgOtelGateway.Gateway.dll" --config "$PGOTEL_RUN_DIR/gateway.yaml"
+  svc_spawn gateway dotnet "$GATEWAY_DLL" --config "$PGOTEL_RUN_DIR/gateway.yaml"
   svc_wait_for gateway 60 curl -fsS "http://127.0.0.1:$health/ready"
   local pid cpu0 cpu1 out
   pid=$(cat "$PGOTEL_RUN_DIR/pids/gateway.pid")
@@ -126,9 +129,9 @@ for r in $(seq 1 "$rounds"); do
   run "round $r, max rate" --concurrency 16 --points-per-request 1000 --instances 50 | tee -a "$PGOTEL_RUN_DIR/max.txt"
   run "round $r, 70k/s" --concurrency 16 --points-per-request 1000 --instances 50 --rate 70000 | tee -a "$PGOTEL_RUN_DIR/70k.txt"
 done
-python3 - "$PGOTEL_ROOT/docs/benchmarks.md" "$PGOTEL_RUN_DIR/max.txt" "$PGOTEL_RUN_DIR/70k.txt" "$write_docs" "$seconds" "$rounds" <<'PY'
+python3 - "$PGOTEL_ROOT/docs/benchmarks.md" "$PGOTEL_RUN_DIR/max.txt" "$PGOTEL_RUN_DIR/70k.txt" "$write_docs" "$seconds" "$rounds" "$gateway_build" <<'PY'
 import datetime, os, re, statistics, sys
-doc, a, b, write, seconds, rounds = sys.argv[1:]
+doc, a, b, write, seconds, rounds, build = sys.argv[1:]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 def med(path, pattern):
     vals = [float(m.group(1).replace(",", "")) for m in (re.search(pattern, l) for l in open(path)) if m]
@@ -136,7 +139,7 @@ def med(path, pattern):
 pps = med(a, r"= ([\d,]+) points per CPU-second")
 rss = med(b, r"peak RSS (\d+) MiB")
 achieved = med(b, r"= ([\d,]+) points/s;")
-lines = [f"Run {datetime.date.today()}: `bash scripts/bench-gateway.sh --seconds {seconds} --rounds {rounds}` on {os.cpu_count()} cores "
+lines = [f"Run {datetime.date.today()}: `bash scripts/bench-gateway.sh --seconds {seconds} --rounds {rounds} --gateway-build {build}` on {os.cpu_count()} cores "
          f"({cpu}), load tool, gateway and Prometheus sharing them (and, for figures marked noisy, other work too):", "",
          "```", open(a).read().strip(), open(b).read().strip(), "```", "",
          f"- Median points per CPU-second of the gateway at max rate: **{pps:,.0f}** (issue 4 target ≥ 250,000: "

@@ -15,8 +15,9 @@
 #        [--scrapes 6] [--interval 10] [--pgbench-seconds 60] [--databases 20] [--tables 500]
 #        [--agent-pools "25 5"] [--exporter-mode tables|default] [--dedup auto|on|off] [--concurrency 16]
 #        [--warmup-scrapes 3] [--warmup-seconds 15] [--gateway-env "VAR=value ..."] [--agent-env "VAR=value ..."]
-#        [--profile] [--quick] [--no-build] [--keep] [--write-docs]
+#        [--gateway-build r2r|jit] [--profile] [--quick] [--no-build] [--keep] [--write-docs]
 #
+# --gateway-build: r2r (default) runs the gateway as it ships, published ReadyToRun; jit runs the plain build output.
 # --quick is a smoke run (1 round, short windows, smaller database set); the defaults are the measurement.
 # --dedup auto runs "gateway + dedupe" only when this checkout's gateway has the dedupe processor.
 # --profile records dotnet-counters (allocation, GC, JIT) over each agent and gateway window, and after the rounds
@@ -29,7 +30,7 @@ export PGOTEL_ROOT
 cd "$PGOTEL_ROOT"
 
 part=all rounds=3 seconds=60 rate=70000 scrapes=6 interval=10 pgbench_seconds=60 databases=20 tables=500
-agent_pools="25 5" exporter_mode=tables dedup=auto build=1 write_docs=0 keep=0 instances=50 concurrency=16 profile=0 gateway_env="" agent_env="" warmup_scrapes=3 warmup_seconds=15
+agent_pools="25 5" exporter_mode=tables dedup=auto build=1 write_docs=0 keep=0 instances=50 concurrency=16 profile=0 gateway_build=r2r gateway_env="" agent_env="" warmup_scrapes=3 warmup_seconds=15
 while [ $# -gt 0 ]; do
   case $1 in
     --part) part=$2; shift ;;
@@ -47,6 +48,7 @@ while [ $# -gt 0 ]; do
     --instances) instances=$2; shift ;;
     --concurrency) concurrency=$2; shift ;;
     --gateway-env) gateway_env=$2; shift ;;
+    --gateway-build) gateway_build=$2; shift ;;
     --agent-env) agent_env=$2; shift ;;
     --warmup-scrapes) warmup_scrapes=$2; shift ;;
     --warmup-seconds) warmup_seconds=$2; shift ;;
@@ -55,7 +57,7 @@ while [ $# -gt 0 ]; do
     --write-docs) write_docs=1 ;;
     --keep) keep=1 ;;
     --profile) profile=1 ;;
-    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -89,13 +91,15 @@ cleanup() {
 trap cleanup EXIT
 
 AGENT_DLL=$PGOTEL_ROOT/src/Agent/bin/Release/net10.0/PgOtelGateway.Agent.dll
-GATEWAY_DLL=$PGOTEL_ROOT/src/Gateway/bin/Release/net10.0/PgOtelGateway.Gateway.dll
 LOADGEN_DLL=$PGOTEL_ROOT/tests/LoadGen/bin/Release/net10.0/pgotel-loadgen.dll
 if [ "$build" = 1 ]; then
-  for p in src/Agent src/Gateway tests/LoadGen; do
+  for p in src/Agent tests/LoadGen; do
     dotnet build "$p" -c Release -v quiet -nologo >/dev/null
   done
 fi
+# shellcheck source=lib/gateway-build.sh
+. "$PGOTEL_ROOT/scripts/lib/gateway-build.sh"
+gateway_build "$gateway_build" "$build"
 
 TICKS=$(getconf CLK_TCK)
 record() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$RESULTS"; } # part round side key value
@@ -174,7 +178,7 @@ echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /pro
 {
   echo "versions: $(prometheus-postgres-exporter --version 2>&1 | head -1); vmagent (victoria-metrics $(dpkg-query -W -f='${Version}' victoria-metrics 2>/dev/null || echo "not installed")); $(prometheus --version 2>&1 | head -1); PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}')"
 } | tee -a "$RUN/machine.txt"
-record meta 0 all command "bash scripts/bench-peers.sh --part $part --rounds $rounds --seconds $seconds --rate $rate --scrapes $scrapes --interval $interval --pgbench-seconds $pgbench_seconds --databases $databases --tables $tables --agent-pools \"$agent_pools\" --exporter-mode $exporter_mode --dedup $dedup --concurrency $concurrency --warmup-scrapes $warmup_scrapes --warmup-seconds $warmup_seconds${gateway_env:+ --gateway-env \"$gateway_env\"}${agent_env:+ --agent-env \"$agent_env\"}$( [ "$profile" = 1 ] && echo " --profile")"
+record meta 0 all command "bash scripts/bench-peers.sh --part $part --rounds $rounds --seconds $seconds --rate $rate --scrapes $scrapes --interval $interval --pgbench-seconds $pgbench_seconds --databases $databases --tables $tables --agent-pools \"$agent_pools\" --exporter-mode $exporter_mode --dedup $dedup --concurrency $concurrency --gateway-build $gateway_build --warmup-scrapes $warmup_scrapes --warmup-seconds $warmup_seconds${gateway_env:+ --gateway-env \"$gateway_env\"}${agent_env:+ --agent-env \"$agent_env\"}$( [ "$profile" = 1 ] && echo " --profile")"
 
 # ======================================================================================================
 # Agent vs postgres_exporter

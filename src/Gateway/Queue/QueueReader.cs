@@ -228,6 +228,10 @@ internal sealed partial class QueueReader : IDisposable
                 }
 
                 request = OtlpRequestReader.Parse(entry.Record.Payload.AsSpan(0, entry.Record.Length));
+
+                // The exporter has its own objects now; a retry reads the bytes again (above), so the buffer need
+                // not wait for the confirmation. Behind a backlog this is max_in_flight bytes less held.
+                entry.ReleasePayload();
             }
 
             entry.Task = _exporter.ConsumeAsync(request, _abort.Token);
@@ -245,7 +249,6 @@ internal sealed partial class QueueReader : IDisposable
         while (_inFlight.Count > 0 && _inFlight.Peek().Task.IsCompletedSuccessfully)
         {
             var done = _inFlight.Dequeue();
-            done.Release();
             _inFlightBytes -= done.Record.Next.Offset - done.Record.Position.Offset;
             last = done.Record.Next;
         }
@@ -286,21 +289,20 @@ internal sealed partial class QueueReader : IDisposable
 
     private sealed class InFlight(LogRecord record)
     {
-        private bool _released;
-
         public LogRecord Record { get; set; } = record;
 
         /// <summary>
-        /// Gives a pooled payload back once the record is confirmed: the exporter parsed its own copy in
-        /// <see cref="Submit"/>, and a confirmed record is never handed over again.
+        /// Gives a pooled payload back once the exporter has parsed its own copy in <see cref="Submit"/>. The record
+        /// keeps its position and length, and an empty payload tells <see cref="Submit"/> to read it again.
         /// </summary>
-        public void Release()
+        public void ReleasePayload()
         {
-            if (Record.Pooled && !_released)
+            if (Record.Pooled)
             {
-                _released = true;
                 BufferPools.Bytes.Return(Record.Payload);
             }
+
+            Record = Record with { Payload = [], Pooled = false };
         }
 
         public Task Task { get; set; } = Task.CompletedTask;

@@ -117,6 +117,30 @@ public sealed class DurableQueueTests : IDisposable
     }
 
     [Fact]
+    public async Task Reader_RecordDecodedFromItsBytesThenRefused_IsReadAgainFromTheLog()
+    {
+        // Two exporters: only one can take a record's in-memory form, so the other decodes the bytes, and gives the
+        // buffer back right after. Its retries must read the record again, not reuse a buffer others now write to.
+        var hot = new RecordingExporter { FailNext = 2, Scribble = true };
+        var cold = new RecordingExporter { FailNext = 2, Scribble = true };
+        using var queue = Create(("hot", hot), ("cold", cold));
+        await queue.StartAsync(CancellationToken.None).WaitAsync(QueueTestKit.Timeout);
+
+        for (var i = 0; i < 10; i++)
+        {
+            await queue.ConsumeAsync(QueueTestKit.Request("m" + i, points: 50), CancellationToken.None).WaitAsync(QueueTestKit.Timeout);
+        }
+
+        var expected = Enumerable.Range(0, 10).Select(i => "m" + i).ToList();
+        await WaitUntil(() => hot.Names.Count == 10 && cold.Names.Count == 10, "both exporters got 10 records");
+        Assert.Equal(expected, hot.Names);
+        Assert.Equal(expected, cold.Names);
+        Assert.All(hot.Requests.Concat(cold.Requests), r => Assert.Equal(
+            Enumerable.Range(0, 50).Select(i => (double)i), r.ResourceMetrics[0].ScopeMetrics[0].Metrics[0].Gauge.DataPoints.Select(p => p.AsDouble)));
+        await queue.StopAsync(CancellationToken.None).WaitAsync(QueueTestKit.Timeout);
+    }
+
+    [Fact]
     public async Task Segments_PassedByEveryExporter_AreDeletedButNotWhileOneLags()
     {
         var fast = new RecordingExporter();
