@@ -230,7 +230,7 @@ def summary(results, machine, doc):
         out += ["", "Ratios (gateway ÷ vmagent) and targets (issues 8 and 4):", ""]
         for side, limit in (("gateway", 1.0), ("gateway + dedupe", 1.3)):
             if side not in sides["gateway"]:
-                out.append(f"- **{side}**: not measured (this build has no dedupe processor; run again after the dedup branch is merged).")
+                out.append(f"- **{side}**: not measured in this run (`--dedup off` or `on` measures one of the two gateway sides).")
                 continue
             c = m("gateway", side, "cpu_s_per_million_samples")
             r = c / vm if vm else float("nan")
