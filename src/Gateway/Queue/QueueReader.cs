@@ -222,7 +222,8 @@ internal sealed partial class QueueReader : IDisposable
             {
                 if (entry.Record.Payload.Length < entry.Record.Length)
                 {
-                    // Handed over in memory before: read the bytes now, for a clean copy.
+                    // No bytes held (handed over in memory, or given back after an earlier parse): read them now,
+                    // for a clean copy.
                     entry.Record = reader.Read(entry.Record.Position, pooled: true)
                         ?? throw new InvalidDataException($"record {entry.Record.Position.Seq} is no longer in the log");
                 }
